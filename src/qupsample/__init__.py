@@ -1,0 +1,1 @@
+"""qupsample: quality-upsampling data-mixing configs for olmix."""

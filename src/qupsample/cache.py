@@ -1,0 +1,165 @@
+"""An on-disk cache of token counts, one small JSON file per (glob, location, token size).
+
+Files are written atomically (a temporary file in the same folder, then `os.replace`),
+so concurrent processes see either the old file or the new one, never half of one.
+A file that cannot be read is reported in `TokenCache.corrupt` and treated as a miss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+_SUBDIR = f"v{FORMAT_VERSION}"
+# Location fields that would carry credentials; storage_location never produces them.
+_SECRET_FIELDS = frozenset(
+    {
+        "key",
+        "secret",
+        "token",
+        "password",
+        "username",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+    }
+)
+
+
+def default_cache_dir() -> Path:
+    """The cache folder.
+
+    $QUPSAMPLE_CACHE_DIR, else $XDG_CACHE_HOME/qupsample, else ~/.cache/qupsample.
+    """
+    explicit = os.environ.get("QUPSAMPLE_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    # The XDG spec says relative values are invalid and must be ignored.
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "qupsample"
+    return Path.home() / ".cache" / "qupsample"
+
+
+@dataclass(frozen=True)
+class CachedCount:
+    """A glob's counts as of one listing."""
+
+    objects: int
+    bytes: int
+    tokens: int
+    listed_at: float  # unix time the listing was made
+
+
+class TokenCache:
+    """Token counts on disk, keyed by exact glob, storage location and token size."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.corrupt: list[Path] = []
+
+    def get(self, glob: str, location: Mapping[str, str], token_size: int) -> CachedCount | None:
+        """The cached count, or None if absent or unreadable (then listed in `corrupt`)."""
+        fields = _key_fields(glob, location, token_size)
+        path = self._path(fields)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError):
+            self.corrupt.append(path)
+            return None
+        count = _parse(text, fields)
+        if count is None:
+            self.corrupt.append(path)
+        return count
+
+    def put(
+        self, glob: str, location: Mapping[str, str], token_size: int, count: CachedCount
+    ) -> None:
+        """Store `count` atomically, replacing any earlier (or corrupt) entry."""
+        fields = _key_fields(glob, location, token_size)
+        path = self._path(fields)
+        record = {
+            **fields,
+            "objects": int(count.objects),
+            "bytes": int(count.bytes),
+            "tokens": int(count.tokens),
+            "listed_at": float(count.listed_at),
+        }
+        text = json.dumps(record, sort_keys=True, ensure_ascii=False, indent=1) + "\n"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # A uniquely named temporary file in the same folder, then an atomic rename:
+        # readers (and other writers) only ever see a complete file.
+        with tempfile.NamedTemporaryFile(
+            "w",
+            encoding="utf-8",
+            dir=path.parent,
+            prefix=f".{path.stem[:16]}.",
+            suffix=".tmp",
+            delete=False,
+        ) as handle:
+            temporary = Path(handle.name)
+            try:
+                handle.write(text)
+            except BaseException:
+                handle.close()
+                temporary.unlink(missing_ok=True)
+                raise
+        try:
+            temporary.replace(path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
+
+    def _path(self, fields: Mapping[str, Any]) -> Path:
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        return self.directory / _SUBDIR / f"{digest}.json"
+
+
+def _key_fields(glob: str, location: Mapping[str, str], token_size: int) -> dict[str, Any]:
+    if not isinstance(token_size, int) or isinstance(token_size, bool) or token_size < 1:
+        raise ValueError(f"token_size must be a positive int, got {token_size!r}")
+    leaked = _SECRET_FIELDS.intersection(k.lower() for k in location)
+    if leaked:
+        raise ValueError(f"a cache location must not hold credentials: {sorted(leaked)}")
+    return {
+        "version": FORMAT_VERSION,
+        "glob": glob,
+        "location": {str(k): str(v) for k, v in sorted(location.items())},
+        "token_size": token_size,
+    }
+
+
+def _parse(text: str, fields: Mapping[str, Any]) -> CachedCount | None:
+    """A CachedCount from a file's text, or None if it is not a valid entry for `fields`."""
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    if any(record.get(name) != value for name, value in fields.items()):
+        return None
+    numbers = [record.get(name) for name in ("objects", "bytes", "tokens")]
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers):
+        return None
+    listed_at = record.get("listed_at")
+    if not isinstance(listed_at, int | float) or isinstance(listed_at, bool):
+        return None
+    if not math.isfinite(listed_at):
+        return None
+    objects, size, tokens = numbers
+    assert isinstance(objects, int) and isinstance(size, int) and isinstance(tokens, int)
+    return CachedCount(objects=objects, bytes=size, tokens=tokens, listed_at=float(listed_at))

@@ -1,0 +1,394 @@
+"""Pydantic models: the spec files under `schemes/` and the olmix launch config.
+
+Spec models forbid unknown fields. The launch config's entries (source, topic,
+quality) forbid them too; its top level lets olmix's other knobs pass through.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+
+# Parameters of olmix's proxy models; training tokens = 20 x parameters x chinchilla_multiple.
+PROXY_MODEL_PARAMETERS: dict[str, int] = {
+    "olmo3_1m": 1_000_000,
+    "olmo3_14m": 14_000_000,
+    "olmo3_30m": 30_000_000,
+    "olmo3_60m": 60_000_000,
+    "olmo3_100m": 100_000_000,
+    "olmo3_190m": 190_000_000,
+    "olmo3_370m": 370_000_000,
+    "olmo3_600m": 600_000_000,
+    "olmo3_760m": 760_000_000,
+    "olmo3_1b": 1_000_000_000,
+    "olmo3_3b": 3_000_000_000,
+    "olmo3_7b": 7_000_000_000,
+    "olmo3_13b": 13_000_000_000,
+    "olmo3_32b": 32_000_000_000,
+    "olmo2_30m": 30_000_000,
+    "olmo2_60m": 60_000_000,
+    "olmo2_190m": 190_000_000,
+    "olmo2_1b": 1_000_000_000,
+    "olmo2_7b": 7_000_000_000,
+}
+TOKENS_PER_PARAMETER = 20
+
+
+def training_tokens(proxy_model_id: str, chinchilla_multiple: float) -> int:
+    """Training tokens of a proxy run: 20 x parameters x chinchilla_multiple."""
+    parameters = PROXY_MODEL_PARAMETERS[proxy_model_id]
+    return round(TOKENS_PER_PARAMETER * parameters * chinchilla_multiple)
+
+
+# Bytes per token of each dtype olmix writes token arrays in.
+DTYPE_SIZES: dict[str, int] = {"uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8}
+DEFAULT_DTYPE = "uint32"
+# The dtype is a property of the tokenizer: its vocabulary decides the id width.
+TOKENIZER_DTYPES: dict[str, str] = {
+    "dolma2": "uint32",
+    "allenai/dolma2-tokenizer": "uint32",
+    "gpt_neox_olmo_dolma_v1_5": "uint16",
+    "allenai/gpt-neox-olmo-dolma-v1_5": "uint16",
+    "gpt-neox-20b": "uint16",
+    "EleutherAI/gpt-neox-20b": "uint16",
+    "llama3": "uint32",
+}
+
+
+def _finite_non_negative(value: float) -> float:
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"must be a finite number >= 0, got {value}")
+    return value
+
+
+def _finite_positive(value: float) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"must be a finite number > 0, got {value}")
+    return value
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a number, got {value!r}")
+    return value
+
+
+# Ints stay ints and floats stay floats, so numbers are echoed as the spec wrote them.
+Number = Annotated[int | float, BeforeValidator(_number)]
+Weight = Annotated[Number, AfterValidator(_finite_non_negative)]
+PositiveNumber = Annotated[Number, AfterValidator(_finite_positive)]
+PositiveInt = Annotated[StrictInt, Field(ge=1)]
+Name = Annotated[StrictStr, Field(min_length=1)]
+
+
+class Spec(BaseModel):
+    """Base of every model: unknown fields are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- spec files
+
+
+class Bucket(Spec):
+    """A named quality bucket: a set of vigintiles sampled with one weight."""
+
+    vigintiles: list[StrictInt] = Field(min_length=1)
+    weight: Weight | None = None
+    max_repetition_factor: PositiveNumber | None = None
+
+    @field_validator("vigintiles")
+    @classmethod
+    def _no_repeats(cls, value: list[int]) -> list[int]:
+        repeated = sorted({v for v in value if value.count(v) > 1})
+        if repeated:
+            raise ValueError(f"vigintile {repeated[0]} is listed twice")
+        return value
+
+
+class Scheme(Spec):
+    """A weighting scheme: quality buckets and their weights within each topic."""
+
+    description: str = ""
+    buckets: dict[Name, Bucket] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_buckets(self) -> Scheme:
+        owner: dict[int, str] = {}
+        for name, bucket in self.buckets.items():
+            for vigintile in bucket.vigintiles:
+                if vigintile in owner:
+                    raise ValueError(
+                        f"vigintile {vigintile} is in both {owner[vigintile]!r} and {name!r}"
+                        " — a vigintile belongs to one bucket"
+                    )
+                owner[vigintile] = name
+        weights = [b.weight for b in self.buckets.values() if b.weight is not None]
+        if weights and not any(weights):
+            raise ValueError("every bucket weight is 0 — give at least one bucket a weight > 0")
+        return self
+
+
+class TopicSpec(Spec):
+    """A topic of a source in a profile."""
+
+    weight: Weight | None = None
+    max_repetition_factor: PositiveNumber | None = None
+    max_topic_ratio: PositiveNumber | None = None
+
+
+class SourceSpec(Spec):
+    """A source in a profile, with its topic weights where it is split by topic."""
+
+    weight: Weight | None = None
+    max_repetition_factor: PositiveNumber | None = None
+    topics: dict[Name, TopicSpec] | None = None
+
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _bare_weights(cls, value: Any) -> Any:
+        # `topic: 50` is shorthand for `topic: {weight: 50}`.
+        if isinstance(value, dict):
+            return {
+                k: {"weight": v} if isinstance(v, int | float) and not isinstance(v, bool) else v
+                for k, v in value.items()
+            }
+        return value
+
+
+class Profile(Spec):
+    """A topic profile: source weights and, within split sources, topic weights."""
+
+    description: str = ""
+    sources: dict[Name, SourceSpec] = Field(min_length=1)
+
+
+PLACEHOLDERS = frozenset({"data_root", "topic", "vigintile"})
+
+
+def placeholders(pattern: str) -> set[str]:
+    """Names of the `{placeholders}` in a format pattern."""
+    return {field for _, field, _, _ in string.Formatter().parse(pattern) if field is not None}
+
+
+class Vigintiles(Spec):
+    """The vigintile numbering of the data, and the vigintiles that do not exist."""
+
+    first: StrictInt = 1
+    last: StrictInt = 20
+    missing: list[StrictInt] = []
+
+    @model_validator(mode="after")
+    def _check_range(self) -> Vigintiles:
+        if self.first > self.last:
+            raise ValueError(f"first ({self.first}) is above last ({self.last})")
+        return self
+
+    def exists(self, vigintile: int) -> bool:
+        """Whether data exists for this vigintile."""
+        return self.first <= vigintile <= self.last and vigintile not in self.missing
+
+
+class Layout(Spec):
+    """Where the data lives: one path pattern per source, built on `data_root`."""
+
+    description: str = ""
+    data_root: Name
+    vigintiles: Vigintiles = Vigintiles()
+    sources: dict[Name, Name] = Field(min_length=1)
+
+    @field_validator("sources")
+    @classmethod
+    def _check_patterns(cls, value: dict[str, str]) -> dict[str, str]:
+        for source, pattern in value.items():
+            try:
+                names = placeholders(pattern)
+            except ValueError as exc:
+                raise ValueError(f"{source}: bad pattern: {exc}") from None
+            unknown = names - PLACEHOLDERS
+            if unknown:
+                raise ValueError(
+                    f"{source}: unknown placeholder {{{sorted(unknown)[0]}}}"
+                    f" — use {', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS))}"
+                )
+        return value
+
+
+Dtype = Literal["uint8", "uint16", "uint32", "uint64"]
+
+
+class Settings(Spec):
+    """Standard experiment settings shared by every config of a family."""
+
+    budget: Name
+    workspace: Name
+    cluster: Name
+    priority: Name
+    proxy_model_id: Name
+    tokenizer: Name
+    chinchilla_multiple: PositiveNumber
+    nodes: PositiveInt
+    gpus: PositiveInt
+    global_batch_size: PositiveInt
+    variants: PositiveInt
+    seed: StrictInt
+    minimum_weight: Weight
+    dtype: Dtype | None = None
+    sequence_length: PositiveInt | None = None
+    preemptible: bool | None = None
+
+    @field_validator("proxy_model_id")
+    @classmethod
+    def _known_proxy(cls, value: str) -> str:
+        if value not in PROXY_MODEL_PARAMETERS:
+            raise ValueError(
+                f"unknown proxy model {value!r} — known: {', '.join(PROXY_MODEL_PARAMETERS)}"
+            )
+        return value
+
+
+CONFIG_NAME_FIELDS = frozenset({"family", "scheme", "profile", "profile_dashed", "profile_words"})
+
+
+def _check_name_pattern(value: str) -> str:
+    unknown = placeholders(value) - CONFIG_NAME_FIELDS
+    if unknown:
+        raise ValueError(
+            f"unknown placeholder {{{sorted(unknown)[0]}}}"
+            f" — use {', '.join('{' + p + '}' for p in sorted(CONFIG_NAME_FIELDS))}"
+        )
+    return value
+
+
+NamePattern = Annotated[Name, AfterValidator(_check_name_pattern)]
+
+
+class Family(Spec):
+    """A family of experiments: which schemes cross which profiles, and how to name them."""
+
+    description: str = ""
+    schemes: Name
+    profiles: Name
+    output: Name
+    config_name: NamePattern
+    config_description: NamePattern
+    template: Name = "olmix-experiment.yaml.j2"
+    readme_template: Name = "family-README.md.j2"
+    batch_template: Name = "batch_run.sh.j2"
+
+    @field_validator("output")
+    @classmethod
+    def _relative_folder(cls, value: str) -> str:
+        if value.startswith("/") or ".." in value.split("/"):
+            raise ValueError(f"must be a folder inside the output folder, got {value!r}")
+        return value
+
+
+# ------------------------------------------------------------ launch config
+
+
+def _exactly_one(entry: BaseModel, fields: tuple[str, ...]) -> None:
+    given = [f for f in fields if getattr(entry, f) is not None]
+    if len(given) != 1:
+        got = " and ".join(given) if given else "none"
+        raise ValueError(f"needs exactly one of {', '.join(fields)} (got {got})")
+
+
+def _unique_names(entries: list[Any] | None, what: str) -> None:
+    seen: set[str] = set()
+    for entry in entries or ():
+        if entry.name in seen:
+            raise ValueError(f"{what} {entry.name!r} appears twice — names must be unique")
+        seen.add(entry.name)
+
+
+Paths = Annotated[list[Name], Field(min_length=1)]
+
+
+class QualityConfig(Spec):
+    """A quality bucket of a topic (or source): its globs and optional weight."""
+
+    name: Name
+    paths: Paths
+    weight: Weight | None = None
+    max_repetition_factor: PositiveNumber | None = None
+
+
+class TopicConfig(Spec):
+    """A topic of a source: plain paths or quality buckets."""
+
+    name: Name
+    weight: Weight | None = None
+    max_repetition_factor: PositiveNumber | None = None
+    max_topic_ratio: PositiveNumber | None = None
+    paths: Paths | None = None
+    quality: list[QualityConfig] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> TopicConfig:
+        _exactly_one(self, ("paths", "quality"))
+        _unique_names(self.quality, "quality bucket")
+        return self
+
+
+class SourceConfig(Spec):
+    """A source of the mix: plain paths, topics or quality buckets."""
+
+    name: Name
+    weight: Weight | None = None
+    max_repetition_factor: PositiveNumber | None = None
+    paths: Paths | None = None
+    topics: list[TopicConfig] | None = None
+    quality: list[QualityConfig] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> SourceConfig:
+        _exactly_one(self, ("paths", "topics", "quality"))
+        _unique_names(self.topics, "topic")
+        _unique_names(self.quality, "quality bucket")
+        return self
+
+
+class ExperimentConfig(BaseModel):
+    """An olmix experiment (launch) config; olmix's other knobs pass through unchanged."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: Name
+    description: str = ""
+    budget: str | None = None
+    workspace: str | None = None
+    cluster: str | None = None
+    priority: str | None = None
+    proxy_model_id: str | None = None
+    tokenizer: str | None = None
+    chinchilla_multiple: PositiveNumber | None = None
+    nodes: PositiveInt | None = None
+    gpus: PositiveInt | None = None
+    global_batch_size: PositiveInt | None = None
+    variants: PositiveInt | None = None
+    seed: StrictInt | None = None
+    minimum_weight: Weight | None = None
+    dtype: Dtype | None = None
+    sequence_length: PositiveInt | None = None
+    preemptible: bool | None = None
+    sources: list[SourceConfig] = Field(min_length=1)
+    mix: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ExperimentConfig:
+        _unique_names(self.sources, "source")
+        return self

@@ -1,0 +1,340 @@
+"""Read the spec files under `schemes/` into validated models.
+
+A project root holds `schemes/` (layout.yaml, settings.yaml, families/*.yaml and the
+scheme and profile files the families point at) and `templates/`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from qupsample.errors import SpecError, located
+from qupsample.models import Family, Layout, Profile, Scheme, Settings, placeholders
+
+M = TypeVar("M", bound=BaseModel)
+
+SCHEMES_DIR = "schemes"
+TEMPLATES_DIR = "templates"
+_BUNDLED = Path(__file__).parent / "_bundled"
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that rejects duplicate mapping keys (PyYAML keeps the last one)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,
+)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """Parse YAML text safely, rejecting duplicate keys; errors name `where:line`."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError(located(f"{where}{line}", None, problem, "fix the YAML syntax")) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(located(where, None, str(exc), "fix the YAML syntax")) from None
+
+
+def _field_names(model: type[BaseModel]) -> set[str]:
+    names = set(model.model_fields)
+    for field in model.model_fields.values():
+        for arg in getattr(field.annotation, "__args__", ()) or (field.annotation,):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                names |= _field_names(arg)
+    return names
+
+
+def validation_message(where: str, exc: ValidationError, model: type[BaseModel]) -> str:
+    """Turn a pydantic error into one line: `where: field.path: what — fix`."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    field = ".".join(str(part) for part in first["loc"]) or None
+    kind = first["type"]
+    fix: str | None
+    if kind == "extra_forbidden":
+        unknown = str(first["loc"][-1])
+        close = difflib.get_close_matches(unknown, sorted(_field_names(model)), n=1)
+        what = "unknown field"
+        fix = f"did you mean {close[0]!r}?" if close else "remove it"
+    elif kind == "missing":
+        what, fix = "required field is missing", "add it"
+    else:
+        message = str(first["msg"]).removeprefix("Value error, ")
+        what, _, fix_part = message.partition(" — ")
+        fix = fix_part or None
+        if "input" in first and kind not in {"value_error", "assertion_error"}:
+            what = f"{what}, got {first['input']!r}"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return located(where, field, what + more, fix)
+
+
+def validate(data: Any, model: type[M], where: str) -> M:
+    """Validate parsed data against `model`; errors become one-line `SpecError`s."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SpecError(located(where, None, "expected a mapping at the top level"))
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(validation_message(where, exc, model)) from None
+
+
+@dataclass(frozen=True)
+class Loaded(Generic[M]):
+    """A validated spec with its name (the file's stem) and its file, as shown to users."""
+
+    name: str
+    file: str
+    spec: M
+
+
+@dataclass(frozen=True)
+class FamilySpecs:
+    """A family with the schemes and profiles it crosses, in name order."""
+
+    name: str
+    file: str
+    spec: Family
+    schemes: dict[str, Loaded[Scheme]]
+    profiles: dict[str, Loaded[Profile]]
+
+
+@dataclass(frozen=True)
+class Project:
+    """Every spec of a project root, validated and cross-checked."""
+
+    root: Path
+    layout: Layout
+    settings: Settings
+    families: dict[str, FamilySpecs]
+
+    @property
+    def templates(self) -> Path:
+        """The folder of Jinja templates."""
+        return self.root / TEMPLATES_DIR
+
+
+def _is_root(folder: Path) -> bool:
+    return (folder / SCHEMES_DIR).is_dir() and (folder / TEMPLATES_DIR).is_dir()
+
+
+def find_root(root: Path | str | None = None, start: Path | None = None) -> Path:
+    """Find the project root.
+
+    Order: the folder given; else the nearest folder at or above `start` (the current
+    directory) holding `schemes/` and `templates/`; else the specs bundled with qupsample.
+    """
+    if root is not None:
+        folder = Path(root)
+        if not _is_root(folder):
+            raise SpecError(
+                located(
+                    str(folder),
+                    None,
+                    "has no schemes/ and templates/ folders",
+                    "pass the folder that holds them with --root",
+                )
+            )
+        return folder
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if _is_root(folder):
+            return folder
+    for folder in (_BUNDLED, _CHECKOUT):
+        if _is_root(folder):
+            return folder
+    raise SpecError(
+        "no schemes/ and templates/ found at or above the current folder"
+        " — run from a qupsample project or pass --root DIR"
+    )
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def load_spec(path: Path, model: type[M], root: Path) -> Loaded[M]:
+    """Read and validate one spec file."""
+    where = _display(path, root)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(located(where, None, "file not found", "create it")) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(located(where, None, f"cannot read: {exc}")) from None
+    return Loaded(path.stem, where, validate(parse_yaml(text, where), model, where))
+
+
+def _members(
+    family: Loaded[Family], field: str, model: type[M], root: Path, seen: dict[Path, Any]
+) -> dict[str, Loaded[M]]:
+    pattern = getattr(family.spec, field)
+    files = sorted((root / SCHEMES_DIR).glob(pattern))
+    if not files:
+        raise SpecError(
+            located(
+                family.file,
+                field,
+                f"{pattern!r} matches no files under {SCHEMES_DIR}/",
+                "fix the pattern or add a spec file",
+            )
+        )
+    members: dict[str, Loaded[M]] = {}
+    for file in files:
+        if file not in seen:
+            seen[file] = load_spec(file, model, root)
+        loaded: Loaded[M] = seen[file]
+        if loaded.name in members:
+            raise SpecError(
+                located(
+                    family.file,
+                    field,
+                    f"two files are named {loaded.name!r}: {members[loaded.name].file}"
+                    f" and {loaded.file}",
+                    "rename one",
+                )
+            )
+        members[loaded.name] = loaded
+    return members
+
+
+def _check_scheme(scheme: Loaded[Scheme], layout: Layout, layout_file: str) -> None:
+    numbering = layout.vigintiles
+    for name, bucket in scheme.spec.buckets.items():
+        for vigintile in bucket.vigintiles:
+            if numbering.exists(vigintile):
+                continue
+            if vigintile in numbering.missing:
+                what = f"vigintile {vigintile} does not exist in the data ({layout_file})"
+            else:
+                what = f"vigintile {vigintile} is outside {numbering.first}-{numbering.last}"
+            raise SpecError(
+                located(scheme.file, f"buckets.{name}.vigintiles", what, "remove or fix it")
+            )
+
+
+def _check_profile(profile: Loaded[Profile], layout: Layout, layout_file: str) -> None:
+    for name, source in profile.spec.sources.items():
+        if name not in layout.sources:
+            close = difflib.get_close_matches(name, list(layout.sources), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise SpecError(
+                located(
+                    profile.file,
+                    f"sources.{name}",
+                    "unknown source",
+                    f"{hint}known sources ({layout_file}): {', '.join(layout.sources)}",
+                )
+            )
+        by_topic = "topic" in placeholders(layout.sources[name])
+        if by_topic and not source.topics:
+            raise SpecError(
+                located(
+                    profile.file,
+                    f"sources.{name}",
+                    "needs topics",
+                    f"its path pattern in {layout_file} has {{topic}}; list topic weights",
+                )
+            )
+        if not by_topic and source.topics:
+            raise SpecError(
+                located(
+                    profile.file,
+                    f"sources.{name}.topics",
+                    "this source has no topics",
+                    f"its path pattern in {layout_file} has no {{topic}}; remove `topics`",
+                )
+            )
+
+
+def load_project(root: Path | str | None = None) -> Project:
+    """Load and cross-check every spec of the project at (or found from) `root`."""
+    folder = find_root(root)
+    specs = folder / SCHEMES_DIR
+    layout = load_spec(specs / "layout.yaml", Layout, folder)
+    settings = load_spec(specs / "settings.yaml", Settings, folder)
+    family_files = sorted((specs / "families").glob("*.yaml"))
+    if not family_files:
+        raise SpecError(
+            located(
+                _display(specs / "families", folder),
+                None,
+                "no family specs (*.yaml)",
+                "add one, e.g. families/quality_upsampling.yaml",
+            )
+        )
+    seen: dict[Path, Any] = {}
+    families: dict[str, FamilySpecs] = {}
+    outputs: dict[str, str] = {}
+    for file in family_files:
+        family = load_spec(file, Family, folder)
+        if family.spec.output in outputs:
+            raise SpecError(
+                located(
+                    family.file,
+                    "output",
+                    f"{family.spec.output!r} is also the output of {outputs[family.spec.output]}",
+                    "give each family its own output folder",
+                )
+            )
+        outputs[family.spec.output] = family.file
+        schemes = _members(family, "schemes", Scheme, folder, seen)
+        profiles = _members(family, "profiles", Profile, folder, seen)
+        for scheme in schemes.values():
+            _check_scheme(scheme, layout.spec, layout.file)
+        for profile in profiles.values():
+            _check_profile(profile, layout.spec, layout.file)
+        for template_field in ("template", "readme_template", "batch_template"):
+            name = getattr(family.spec, template_field)
+            if not (folder / TEMPLATES_DIR / name).is_file():
+                raise SpecError(
+                    located(
+                        family.file,
+                        template_field,
+                        f"no template {name!r} in {TEMPLATES_DIR}/",
+                        "fix the name or add the template",
+                    )
+                )
+        families[family.name] = FamilySpecs(
+            family.name, family.file, family.spec, schemes, profiles
+        )
+    return Project(folder, layout.spec, settings.spec, families)
+
+
+def suggest(name: str, known: Iterable[str]) -> str:
+    """`did you mean 'x'? known: a, b` for an unknown name."""
+    options = sorted(set(known))
+    close = difflib.get_close_matches(name, options, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"{hint}known: {', '.join(options)}"
