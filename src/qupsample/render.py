@@ -8,6 +8,7 @@ whatever characters it holds, can change the config's structure.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from qupsample.errors import RenderError, SpecError, located
+from qupsample.files import write_atomic
 from qupsample.models import (
     ExperimentConfig,
     QualityConfig,
@@ -73,6 +75,14 @@ def yaml_quoted(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+def comment_text(value: Any) -> str:
+    """Text for a comment: as is when printable on one line, else as a quoted scalar."""
+    text = str(value)
+    if all(_printable(char) for char in text):
+        return text
+    return yaml_quoted(text)
+
+
 def yaml_scalar(value: Any) -> str:
     """A YAML scalar for a value: numbers as written, strings plain only when that is safe."""
     if value is None:
@@ -118,6 +128,8 @@ def template_environment(templates: Path) -> jinja2.Environment:
     env.filters["yaml"] = yaml_scalar
     env.filters["q"] = yaml_quoted
     env.filters["human"] = human_count
+    env.filters["text"] = comment_text
+    env.filters["sh"] = shlex.quote
     return env
 
 
@@ -385,6 +397,7 @@ def render(
     overrides: Mapping[str, Any] | None = None,
     keep_zero: bool = False,
     family: str | None = None,
+    out: Path | str | None = None,
 ) -> str:
     """Render the launch config of `scheme` x `profile`: exactly the bytes `generate` writes.
 
@@ -395,6 +408,7 @@ def render(
         overrides: settings or `data_root` to override, e.g. {"data_root": "/mnt/mirror"}.
         keep_zero: write weight-0 buckets explicitly instead of omitting them.
         family: the family, where the scheme and profile are in several.
+        out: also write the config to this file, atomically.
 
     Returns:
         The config as YAML text.
@@ -402,7 +416,10 @@ def render(
     project = load_project(root)
     settings, data_root = apply_overrides(project, overrides)
     target = find_target(project, scheme, profile, family)
-    return render_target(project, target, settings, data_root, keep_zero)
+    text = render_target(project, target, settings, data_root, keep_zero)
+    if out is not None:
+        write_atomic(Path(out), text)
+    return text
 
 
 __all__ = ["SpecError", "Target", "build_config", "find_target", "render", "render_target"]

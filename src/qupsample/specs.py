@@ -338,3 +338,34 @@ def suggest(name: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, options, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return f"{hint}known: {', '.join(options)}"
+
+
+@dataclass(frozen=True)
+class SpecRow:
+    """One line of `qupsample list`."""
+
+    kind: str
+    name: str
+    description: str
+
+
+def list_specs(root: Path | str | None = None) -> list[SpecRow]:
+    """Families, schemes and profiles of a project, with a short description each."""
+    project = load_project(root)
+    rows: list[SpecRow] = []
+    schemes: dict[str, tuple[str, list[str]]] = {}
+    profiles: dict[str, tuple[str, list[str]]] = {}
+    for name, family in project.families.items():
+        count = f"{len(family.schemes)} schemes x {len(family.profiles)} profiles"
+        rows.append(
+            SpecRow(
+                "families", name, f"{family.spec.description} ({count} -> {family.spec.output}/)"
+            )
+        )
+        for members, into in ((family.schemes, schemes), (family.profiles, profiles)):
+            for member in members.values():
+                into.setdefault(member.name, (member.spec.description, []))[1].append(name)
+    for kind, specs in (("schemes", schemes), ("profiles", profiles)):
+        for name, (description, families) in sorted(specs.items()):
+            rows.append(SpecRow(kind, name, f"{description} [{', '.join(families)}]"))
+    return rows

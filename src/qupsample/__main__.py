@@ -1,0 +1,5 @@
+"""`python -m qupsample`."""
+
+from qupsample.cli import main
+
+main()

@@ -1,0 +1,228 @@
+"""Generate every family's configs, README and launch script into `generated/`.
+
+Everything is rendered and validated in memory first; only then are files written,
+each atomically, so an error leaves the output folder as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qupsample.errors import UserError, located
+from qupsample.files import write_atomic
+from qupsample.models import Settings
+from qupsample.render import OUTPUT_DIR, Target, apply_overrides, render_target, render_template
+from qupsample.specs import FamilySpecs, Project, load_project
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """A file `generate` writes: its path inside the output folder and its bytes."""
+
+    path: str
+    content: str
+    executable: bool = False
+
+
+@dataclass
+class GenerateReport:
+    """What `generate` wrote or, with `check`, what differs from the specs."""
+
+    out: Path
+    check: bool
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    orphaned: list[str] = field(default_factory=list)
+
+    @property
+    def differs(self) -> bool:
+        """Whether the output folder differs from what the specs produce."""
+        return bool(self.stale or self.missing or self.orphaned)
+
+
+def family_targets(family: FamilySpecs) -> list[Target]:
+    """Every config of a family, profile by profile, in name order."""
+    return [Target(family, s, p) for p in family.profiles for s in family.schemes]
+
+
+def _weight_cell(weight: float | None) -> str:
+    return "included" if weight is None else str(weight)
+
+
+def _family_context(
+    project: Project, family: FamilySpecs, targets: list[Target], settings: Settings
+) -> dict[str, Any]:
+    schemes = list(family.schemes.values())
+    bucket_names = list(dict.fromkeys(b for s in schemes for b in s.spec.buckets))
+    bucket_rows = []
+    for name in bucket_names:
+        present = [s.spec.buckets[name] for s in schemes if name in s.spec.buckets]
+        vigintiles = dict.fromkeys(
+            ", ".join(f"{v:04d}" for v in bucket.vigintiles) for bucket in present
+        )
+        bucket_rows.append(
+            {
+                "name": name,
+                "vigintiles": " / ".join(vigintiles),
+                "weights": [
+                    _weight_cell(s.spec.buckets[name].weight) if name in s.spec.buckets else "-"
+                    for s in schemes
+                ],
+            }
+        )
+    columns: dict[str, None] = {}
+    for profile in family.profiles.values():
+        for source_name, source in profile.spec.sources.items():
+            columns[source_name] = None
+            for topic in source.topics or {}:
+                columns[f"{source_name}:{topic}"] = None
+
+    def profile_weight(profile_sources: Mapping[str, Any], column: str) -> str:
+        source_name, _, topic = column.partition(":")
+        source = profile_sources.get(source_name)
+        if source is None:
+            return "-"
+        if not topic:
+            return _weight_cell(source.weight)
+        spec = (source.topics or {}).get(topic)
+        return "-" if spec is None else _weight_cell(spec.weight)
+
+    relative = f"{family.spec.output}/"
+    return {
+        "family": {
+            "name": family.name,
+            "file": family.file,
+            "description": family.spec.description,
+            "output": family.spec.output,
+        },
+        "layout": project.layout,
+        "layout_file": "schemes/layout.yaml",
+        "schemes": [
+            {"name": s.name, "file": s.file, "description": s.spec.description} for s in schemes
+        ],
+        "bucket_rows": bucket_rows,
+        "profile_columns": list(columns),
+        "profiles": [
+            {
+                "name": p.name,
+                "file": p.file,
+                "description": p.spec.description,
+                "weights": [profile_weight(p.spec.sources, c) for c in columns],
+            }
+            for p in family.profiles.values()
+        ],
+        "configs": [
+            {
+                "profile": t.profile,
+                "scheme": t.scheme,
+                "path": t.path.removeprefix(relative),
+                "name": family.spec.config_name.format(**t.names()),
+            }
+            for t in targets
+        ],
+        "settings": list(settings.model_dump(exclude_none=True).items()),
+    }
+
+
+def plan_outputs(
+    project: Project, settings: Settings, data_root: str, keep_zero: bool = False
+) -> list[OutputFile]:
+    """Render every file of every family, in memory, in a fixed order."""
+    files: list[OutputFile] = []
+    for family in project.families.values():
+        targets = family_targets(family)
+        for target in targets:
+            text = render_target(project, target, settings, data_root, keep_zero)
+            files.append(OutputFile(target.path, text))
+        context = _family_context(project, family, targets, settings)
+        output = family.spec.output
+        files.append(
+            OutputFile(
+                f"{output}/README.md",
+                render_template(project, family.spec.readme_template, context),
+            )
+        )
+        files.append(
+            OutputFile(
+                f"{output}/batch_run.sh",
+                render_template(project, family.spec.batch_template, context),
+                executable=True,
+            )
+        )
+    return files
+
+
+def _is_current(path: Path, file: OutputFile) -> bool:
+    try:
+        if path.read_bytes() != file.content.encode("utf-8"):
+            return False
+    except OSError:
+        return False
+    return bool(path.stat().st_mode & 0o100) == file.executable
+
+
+def generate(
+    out: Path | str | None = None,
+    *,
+    root: Path | str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    keep_zero: bool = False,
+    check: bool = False,
+) -> GenerateReport:
+    """Generate every family's configs, README.md and batch_run.sh.
+
+    Args:
+        out: the output folder; default `generated/` in the project root.
+        root: the project folder; default: found from the current folder.
+        overrides: settings or `data_root` to override in every config.
+        keep_zero: write weight-0 buckets explicitly instead of omitting them.
+        check: write nothing; report stale, missing and orphaned files instead.
+
+    Returns:
+        A report of the files written (or, with `check`, the differences found). Files in
+        a family's output folder that the specs no longer produce are orphans: `check`
+        lists them and a normal run removes them.
+    """
+    project = load_project(root)
+    settings, data_root = apply_overrides(project, overrides)
+    folder = Path(out) if out is not None else project.root / OUTPUT_DIR
+    if folder.exists() and not folder.is_dir():
+        raise UserError(located(str(folder), None, "is not a folder", "pass a folder with --out"))
+    files = plan_outputs(project, settings, data_root, keep_zero)
+    report = GenerateReport(folder, check)
+    expected = {file.path for file in files}
+    for family in project.families.values():
+        family_dir = folder / family.spec.output
+        if family_dir.is_dir():
+            for path in sorted(family_dir.rglob("*")):
+                relative = path.relative_to(folder).as_posix()
+                if path.is_file() and relative not in expected:
+                    report.orphaned.append(relative)
+    for file in files:
+        path = folder / file.path
+        if _is_current(path, file):
+            report.unchanged.append(file.path)
+        elif check:
+            (report.stale if path.exists() else report.missing).append(file.path)
+        else:
+            write_atomic(path, file.content, file.executable)
+            report.written.append(file.path)
+    if not check:
+        for relative in report.orphaned:
+            (folder / relative).unlink()
+        for family in project.families.values():
+            _remove_empty_dirs(folder / family.spec.output)
+    return report
+
+
+def _remove_empty_dirs(folder: Path) -> None:
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
