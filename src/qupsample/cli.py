@@ -22,7 +22,7 @@ over its max_repetition_factor); 70 internal error (a traceback: please report i
 class _Group(TyperGroup):
     """Maps qupsample's exceptions to exit codes: the CLI's one error wrapper."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer.Context's base is typer's vendored click
         try:
             return super().invoke(ctx)
         except (TyperException, typer.Exit, typer.Abort):
