@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import sys
+import time
 import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from qupsample.errors import QupsampleError, UserError
+
+if TYPE_CHECKING:
+    from qupsample.resolve import Mix
 
 EXIT_CODES = """\
 Exit codes: 0 ok; 1 differences found (generate --check); 2 user error (one line on
@@ -171,6 +178,214 @@ def generate(
         raise typer.Exit(1)
     verb = "up to date" if check else f"{len(report.written)} written"
     typer.echo(f"{report.out}: {total} files, {verb}", err=True)
+
+
+class Format(StrEnum):
+    """Output formats of `resolve`."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    mix = "mix"
+
+
+@app.command()
+def resolve(
+    config: Annotated[
+        str,
+        typer.Argument(
+            help="A launch config file, or SCHEME:PROFILE to resolve a config rendered from specs."
+        ),
+    ],
+    format_: Annotated[
+        Format, typer.Option("--format", "-f", help="table, json, csv (path rows) or mix.")
+    ] = Format.table,
+    training_tokens: Annotated[
+        int | None,
+        typer.Option(
+            "--training-tokens",
+            min=1,
+            help="Training budget in tokens "
+            "[default: 20 x parameters(proxy_model_id) x chinchilla_multiple].",
+        ),
+    ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline", help="Touch no storage: leaf weights from explicit weights only."
+        ),
+    ] = False,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="List storage again, ignoring cached counts.")
+    ] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write the token-count cache.")
+    ] = False,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache-dir",
+            file_okay=False,
+            help="Cache folder [default: $QUPSAMPLE_CACHE_DIR, $XDG_CACHE_HOME/qupsample "
+            "or ~/.cache/qupsample].",
+        ),
+    ] = None,
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint-url", help="S3 endpoint URL [default: $AWS_ENDPOINT_URL, else AWS]."
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="AWS profile [default: $AWS_PROFILE].")
+    ] = None,
+    anon: Annotated[
+        bool, typer.Option("--anon", help="Read S3 anonymously (public buckets).")
+    ] = False,
+    allow_repetition: Annotated[
+        bool,
+        typer.Option(
+            "--allow-repetition", help="Exit 0 even when a leaf is over its repetition limit."
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar and no warnings.")
+    ] = False,
+    root: RootOption = None,
+) -> None:
+    """Resolve CONFIG into per-leaf and per-path weights, token counts and repetition."""
+    from qupsample.resolve import resolve as resolve_mix
+
+    options: dict[str, Any] = {}
+    if endpoint_url:
+        options["endpoint_url"] = endpoint_url
+    if profile:
+        options["profile"] = profile
+    if anon:
+        options["anon"] = True
+    with _progress(quiet or offline) as progress:
+        mix = resolve_mix(
+            config,
+            training_tokens=training_tokens,
+            storage_options=options,
+            cache=not no_cache,
+            refresh=refresh,
+            offline=offline,
+            cache_dir=cache_dir,
+            progress=progress,
+            root=root,
+        )
+    _print_mix(mix, format_)
+    if not quiet:
+        for warning in mix.warnings:
+            typer.echo(f"warning: {warning}", err=True)
+    if not allow_repetition:
+        mix.check_feasible()
+
+
+@app.command()
+def demo(
+    folder: Annotated[
+        Path, typer.Argument(help="Folder for the synthetic corpus and config.", file_okay=False)
+    ] = Path("demo"),
+    root: RootOption = None,
+) -> None:
+    """Write a small synthetic corpus with the real layout and resolve a config on it."""
+    from qupsample.demo import run_demo
+
+    corpus, config, mix = run_demo(folder, root=root)
+    typer.echo(
+        f"wrote {corpus.files} .npy files ({corpus.tokens:,} tokens) in {corpus.folders} folders"
+        f" under {corpus.data_root}",
+        err=True,
+    )
+    typer.echo(f"rendered {config} (data_root retargeted there)", err=True)
+    typer.echo(
+        f"training budget {mix.training_tokens:,} tokens: 80% of the most this corpus can feed"
+        " (real runs: 20 x parameters x chinchilla_multiple)",
+        err=True,
+    )
+    _print_mix(mix, Format.table)
+    typer.echo(f"next: qupsample resolve {config} --format json", err=True)
+
+
+@contextmanager
+def _progress(hidden: bool) -> Iterator[Callable[[int, int], None] | None]:
+    if hidden or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("listing folders"), BarColumn(), MofNCompleteColumn(), transient=True
+    ) as bar:
+        task = bar.add_task("listing", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _print_mix(mix: Mix, format_: Format) -> None:
+    if format_ is Format.json:
+        sys.stdout.write(mix.to_json())
+    elif format_ is Format.csv:
+        sys.stdout.write(mix.to_csv())
+    elif format_ is Format.mix:
+        sys.stdout.write(mix.to_mix_block())
+    else:
+        _print_table(mix)
+
+
+def _age(seconds: float) -> str:
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} ago"
+    return "just now"
+
+
+def _print_table(mix: Mix) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from qupsample.render import human_count
+
+    table = Table(title=mix.name, title_justify="left")
+    for column in ("source", "topic", "bucket"):
+        table.add_column(column)
+    for column in ("tokens", "weight %", "requested", "repetition", "max"):
+        table.add_column(column, justify="right")
+    table.add_column("")
+    low = mix.minimum_weight or 0.0
+    for leaf in mix.leaves:
+        parts = [*leaf.leaf.split(":"), "", ""][:3]
+        flag = ""
+        if leaf.over_limit:
+            flag = "OVER LIMIT"
+        elif leaf.weight is not None and 0 < leaf.weight < low:
+            flag = "below minimum_weight"
+        table.add_row(
+            *parts,
+            "?" if leaf.tokens is None else f"{leaf.tokens:,}",
+            "?" if leaf.weight is None else f"{leaf.weight * 100:.3f}",
+            "?" if leaf.requested_tokens is None else human_count(leaf.requested_tokens),
+            "?" if leaf.repetition_factor is None else f"{leaf.repetition_factor:.3f}x",
+            f"{leaf.max_repetition_factor:g}x",
+            flag,
+            style="bold red" if leaf.over_limit else None,
+        )
+    notes = [f"training tokens {mix.training_tokens:,}"]
+    if mix.offline:
+        notes.append("offline: no token counts")
+    elif mix.oldest_listing is not None:
+        notes.append(f"counts listed {_age(time.time() - mix.oldest_listing)}")
+    if mix.max_training_tokens is not None:
+        notes.append(f"feasible up to {human_count(mix.max_training_tokens)} tokens")
+    table.caption = "; ".join(notes)
+    table.caption_justify = "left"
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    console.print(table)
 
 
 def main() -> None:
