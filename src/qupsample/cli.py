@@ -18,6 +18,7 @@ from typer.exceptions import TyperException
 from qupsample.errors import QupsampleError, UserError
 
 if TYPE_CHECKING:
+    from qupsample.diff import MixDiff
     from qupsample.resolve import Mix
 
 EXIT_CODES = """\
@@ -77,6 +78,21 @@ SetOption = Annotated[
         "--set chinchilla_multiple=1. Repeatable.",
     ),
 ]
+TemplateOption = Annotated[
+    str | None,
+    typer.Option(
+        "--template",
+        help="Template of templates/ instead of the family's, e.g. olmix-mix "
+        "(the config plus its nested mix: block).",
+    ),
+]
+OfflineMixOption = Annotated[
+    bool,
+    typer.Option(
+        "--offline",
+        help="With a mix: block template, list no storage (every weight must be explicit).",
+    ),
+]
 KeepZeroOption = Annotated[
     bool,
     typer.Option("--keep-zero", help="Write weight-0 buckets explicitly (weight: 0)."),
@@ -91,6 +107,36 @@ def _overrides(items: list[str] | None) -> dict[str, str]:
             raise UserError(f"--set: {item!r}: expected KEY=VALUE — e.g. --set seed=7")
         overrides[key.strip()] = value
     return overrides
+
+
+def _sweep(item: str | None) -> tuple[str, list[str]] | None:
+    if item is None:
+        return None
+    key, sep, values = item.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"--sweep: {item!r}: expected KEY=V1,V2,... — e.g. --sweep seed=1,2,3")
+    return key.strip(), [v.strip() for v in values.split(",")]
+
+
+def _storage_options(endpoint_url: str | None, profile: str | None, anon: bool) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if endpoint_url:
+        options["endpoint_url"] = endpoint_url
+    if profile:
+        options["profile"] = profile
+    if anon:
+        options["anon"] = True
+    return options
+
+
+EndpointOption = Annotated[
+    str | None,
+    typer.Option("--endpoint-url", help="S3 endpoint URL [default: $AWS_ENDPOINT_URL, else AWS]."),
+]
+ProfileOption = Annotated[
+    str | None, typer.Option("--profile", help="AWS profile [default: $AWS_PROFILE].")
+]
+AnonOption = Annotated[bool, typer.Option("--anon", help="Read S3 anonymously (public buckets).")]
 
 
 @app.command("list")
@@ -121,6 +167,8 @@ def render(
     family: Annotated[
         str | None, typer.Option(help="Family, where the pair is in several.")
     ] = None,
+    template: TemplateOption = None,
+    offline: OfflineMixOption = False,
     root: RootOption = None,
 ) -> None:
     """Print the olmix launch config of SCHEME x PROFILE (the bytes generate writes)."""
@@ -134,6 +182,8 @@ def render(
         keep_zero=keep_zero,
         family=family,
         out=output,
+        template=template,
+        offline=offline,
     )
     if output is None:
         sys.stdout.write(text)
@@ -154,13 +204,31 @@ def generate(
             help="Write nothing; list stale, missing and orphaned files and exit 1 if any.",
         ),
     ] = False,
+    sweep: Annotated[
+        str | None,
+        typer.Option(
+            "--sweep",
+            metavar="KEY=V1,V2,...",
+            help="One config per value of a setting, e.g. proxy_model_id=olmo3_14m,olmo3_60m: "
+            "each into <family>/<KEY>-<V>/ under generated/sweeps/, names suffixed with V.",
+        ),
+    ] = None,
+    template: TemplateOption = None,
+    offline: OfflineMixOption = False,
     root: RootOption = None,
 ) -> None:
     """Write every family's configs, README.md and batch_run.sh."""
     from qupsample.generate import generate as generate_all
 
     report = generate_all(
-        out, root=root, overrides=_overrides(set_), keep_zero=keep_zero, check=check
+        out,
+        root=root,
+        overrides=_overrides(set_),
+        keep_zero=keep_zero,
+        check=check,
+        sweep=_sweep(sweep),
+        template=template,
+        offline=offline,
     )
     for label, paths in (
         ("stale", report.stale),
@@ -230,18 +298,9 @@ def resolve(
             "or ~/.cache/qupsample].",
         ),
     ] = None,
-    endpoint_url: Annotated[
-        str | None,
-        typer.Option(
-            "--endpoint-url", help="S3 endpoint URL [default: $AWS_ENDPOINT_URL, else AWS]."
-        ),
-    ] = None,
-    profile: Annotated[
-        str | None, typer.Option("--profile", help="AWS profile [default: $AWS_PROFILE].")
-    ] = None,
-    anon: Annotated[
-        bool, typer.Option("--anon", help="Read S3 anonymously (public buckets).")
-    ] = False,
+    endpoint_url: EndpointOption = None,
+    profile: ProfileOption = None,
+    anon: AnonOption = False,
     allow_repetition: Annotated[
         bool,
         typer.Option(
@@ -256,13 +315,7 @@ def resolve(
     """Resolve CONFIG into per-leaf and per-path weights, token counts and repetition."""
     from qupsample.resolve import resolve as resolve_mix
 
-    options: dict[str, Any] = {}
-    if endpoint_url:
-        options["endpoint_url"] = endpoint_url
-    if profile:
-        options["profile"] = profile
-    if anon:
-        options["anon"] = True
+    options = _storage_options(endpoint_url, profile, anon)
     with _progress(quiet or offline) as progress:
         mix = resolve_mix(
             config,
@@ -281,6 +334,105 @@ def resolve(
             typer.echo(f"warning: {warning}", err=True)
     if not allow_repetition:
         mix.check_feasible()
+
+
+class DiffFormat(StrEnum):
+    """Output formats of `diff`."""
+
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def diff(
+    a: Annotated[str, typer.Argument(help="A config file or SCHEME:PROFILE.")],
+    b: Annotated[str, typer.Argument(help="Another config file or SCHEME:PROFILE.")],
+    format_: Annotated[
+        DiffFormat, typer.Option("--format", "-f", help="table or json.")
+    ] = DiffFormat.table,
+    tokens: Annotated[
+        bool, typer.Option("--tokens", help="Also compare each leaf's tokens (lists storage).")
+    ] = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Touch no storage (explicit weights only).")
+    ] = False,
+    endpoint_url: EndpointOption = None,
+    profile: ProfileOption = None,
+    anon: AnonOption = False,
+    root: RootOption = None,
+) -> None:
+    """Compare two configs leaf by leaf; exit 0 when equal, 1 when they differ."""
+    from qupsample.diff import diff as diff_mixes
+
+    result = diff_mixes(
+        a,
+        b,
+        tokens=tokens,
+        offline=offline,
+        storage_options=_storage_options(endpoint_url, profile, anon),
+        root=root,
+    )
+    if format_ is DiffFormat.json:
+        sys.stdout.write(result.to_json())
+    else:
+        _print_diff(result, tokens)
+    if not result.equal:
+        raise typer.Exit(1)
+
+
+def _percent(weight: float | None) -> str:
+    return "?" if weight is None else f"{weight * 100:.3f}"
+
+
+def _print_diff(result: MixDiff, tokens: bool) -> None:
+    if result.equal:
+        typer.echo(f"{result.a} and {result.b}: same mix ({len(result.leaves)} leaves)")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result.a} -> {result.b}", title_justify="left")
+    table.add_column("leaf")
+    for column in ("A %", "B %", "change (points)"):
+        table.add_column(column, justify="right")
+    if tokens:
+        table.add_column("A tokens", justify="right")
+        table.add_column("B tokens", justify="right")
+    for leaf in result.changes:
+        delta = (leaf.weight_b or 0.0) - (leaf.weight_a or 0.0)
+        cells = [leaf.leaf, _percent(leaf.weight_a), _percent(leaf.weight_b), f"{delta * 100:+.3f}"]
+        if tokens:
+            cells += [
+                "" if leaf.tokens_a is None else f"{leaf.tokens_a:,}",
+                "" if leaf.tokens_b is None else f"{leaf.tokens_b:,}",
+            ]
+        table.add_row(*cells)
+    table.caption = f"{len(result.changes)} of {len(result.leaves)} leaves differ"
+    table.caption_justify = "left"
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+
+
+@app.command()
+def plot(
+    configs: Annotated[
+        list[str], typer.Argument(help="Config files or SCHEME:PROFILE pairs, one bar each.")
+    ],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="The picture to write: FILE.png or FILE.svg.")
+    ],
+    title: Annotated[str | None, typer.Option(help="Title above the bars.")] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Touch no storage (explicit weights only).")
+    ] = False,
+    root: RootOption = None,
+) -> None:
+    """Draw one stacked bar per config (topics x quality buckets, weights in %)."""
+    from qupsample.plot import plot_mixes
+    from qupsample.resolve import resolve as resolve_mix
+
+    mixes = [resolve_mix(config, offline=offline, root=root) for config in configs]
+    path = plot_mixes(mixes, output, title=title)
+    typer.echo(f"wrote {path}", err=True)
 
 
 @app.command()

@@ -6,7 +6,7 @@ each atomically, so an error leaves the output folder as it was.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,9 +45,52 @@ class GenerateReport:
         return bool(self.stale or self.missing or self.orphaned)
 
 
-def family_targets(family: FamilySpecs) -> list[Target]:
+SWEEP_DIR = "sweeps"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One set of settings to generate: the plain run, or one value of a sweep."""
+
+    settings: Settings
+    data_root: str
+    folder: str = ""
+    suffix: str = ""
+    prefix: str = OUTPUT_DIR
+
+
+def family_targets(family: FamilySpecs, variant: Variant | None = None) -> list[Target]:
     """Every config of a family, profile by profile, in name order."""
-    return [Target(family, s, p) for p in family.profiles for s in family.schemes]
+    folder, suffix, prefix = (
+        (variant.folder, variant.suffix, variant.prefix) if variant else ("", "", OUTPUT_DIR)
+    )
+    return [
+        Target(family, s, p, variant=folder, suffix=suffix, prefix=prefix)
+        for p in family.profiles
+        for s in family.schemes
+    ]
+
+
+def sweep_variants(
+    project: Project, overrides: Mapping[str, Any] | None, key: str, values: Sequence[str]
+) -> list[Variant]:
+    """One variant per value of `key`, each in its own sub-folder `KEY-VALUE`."""
+    if not values or any(not v for v in values):
+        raise UserError(
+            located("--sweep", key, "needs values", "e.g. --sweep chinchilla_multiple=0.5,1,2")
+        )
+    if len(set(values)) != len(values):
+        raise UserError(located("--sweep", key, "a value is listed twice"))
+    variants = []
+    for value in values:
+        settings, data_root = apply_overrides(
+            project, {**(overrides or {}), key: value}, where="--sweep"
+        )
+        safe = value.replace("/", "_")
+        variants.append(
+            Variant(settings, data_root, f"{key}-{safe}", safe, f"{OUTPUT_DIR}/{SWEEP_DIR}")
+        )
+    return variants
 
 
 def _weight_cell(weight: float | None) -> str:
@@ -92,7 +135,6 @@ def _family_context(
         spec = (source.topics or {}).get(topic)
         return "-" if spec is None else _weight_cell(spec.weight)
 
-    relative = f"{family.spec.output}/"
     return {
         "family": {
             "name": family.name,
@@ -120,8 +162,8 @@ def _family_context(
             {
                 "profile": t.profile,
                 "scheme": t.scheme,
-                "path": t.path.removeprefix(relative),
-                "name": family.spec.config_name.format(**t.names()),
+                "path": t.path.removeprefix(f"{t.folder}/"),
+                "name": t.config_name,
             }
             for t in targets
         ],
@@ -130,30 +172,39 @@ def _family_context(
 
 
 def plan_outputs(
-    project: Project, settings: Settings, data_root: str, keep_zero: bool = False
+    project: Project,
+    variants: Sequence[Variant],
+    keep_zero: bool = False,
+    *,
+    template: str | None = None,
+    offline: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> list[OutputFile]:
-    """Render every file of every family, in memory, in a fixed order."""
+    """Render every file of every family and variant, in memory, in a fixed order."""
     files: list[OutputFile] = []
     for family in project.families.values():
-        targets = family_targets(family)
-        for target in targets:
-            text = render_target(project, target, settings, data_root, keep_zero)
-            files.append(OutputFile(target.path, text))
-        context = _family_context(project, family, targets, settings)
-        output = family.spec.output
-        files.append(
-            OutputFile(
-                f"{output}/README.md",
-                render_template(project, family.spec.readme_template, context),
-            )
-        )
-        files.append(
-            OutputFile(
-                f"{output}/batch_run.sh",
-                render_template(project, family.spec.batch_template, context),
-                executable=True,
-            )
-        )
+        for variant in variants:
+            targets = family_targets(family, variant)
+            for target in targets:
+                text = render_target(
+                    project,
+                    target,
+                    variant.settings,
+                    variant.data_root,
+                    keep_zero,
+                    template=template,
+                    offline=offline,
+                    storage_options=storage_options,
+                )
+                files.append(OutputFile(target.path, text))
+            context = _family_context(project, family, targets, variant.settings)
+            folder = targets[0].folder
+            for name, template_name, executable in (
+                ("README.md", family.spec.readme_template, False),
+                ("batch_run.sh", family.spec.batch_template, True),
+            ):
+                text = render_template(project, template_name, context)
+                files.append(OutputFile(f"{folder}/{name}", text, executable))
     return files
 
 
@@ -173,6 +224,10 @@ def generate(
     overrides: Mapping[str, Any] | None = None,
     keep_zero: bool = False,
     check: bool = False,
+    sweep: tuple[str, Sequence[str]] | None = None,
+    template: str | None = None,
+    offline: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> GenerateReport:
     """Generate every family's configs, README.md and batch_run.sh.
 
@@ -182,6 +237,12 @@ def generate(
         overrides: settings or `data_root` to override in every config.
         keep_zero: write weight-0 buckets explicitly instead of omitting them.
         check: write nothing; report stale, missing and orphaned files instead.
+        sweep: `(key, values)`: one config per value of a setting (or data_root), each
+            family into `<out>/<family>/<key>-<value>/`, names suffixed with the value;
+            `out` defaults to `generated/sweeps/`.
+        template: a template of `templates/` instead of each family's, e.g. "olmix-mix".
+        offline: for a template with a `mix:` block, list no storage.
+        storage_options: s3fs options, where a `mix:` block needs token counts.
 
     Returns:
         A report of the files written (or, with `check`, the differences found). Files in
@@ -189,11 +250,23 @@ def generate(
         lists them and a normal run removes them.
     """
     project = load_project(root)
-    settings, data_root = apply_overrides(project, overrides)
-    folder = Path(out) if out is not None else project.root / OUTPUT_DIR
+    if sweep is None:
+        variants = [Variant(*apply_overrides(project, overrides))]
+        default_out = project.root / OUTPUT_DIR
+    else:
+        variants = sweep_variants(project, overrides, sweep[0], sweep[1])
+        default_out = project.root / OUTPUT_DIR / SWEEP_DIR
+    folder = Path(out) if out is not None else default_out
     if folder.exists() and not folder.is_dir():
         raise UserError(located(str(folder), None, "is not a folder", "pass a folder with --out"))
-    files = plan_outputs(project, settings, data_root, keep_zero)
+    files = plan_outputs(
+        project,
+        variants,
+        keep_zero,
+        template=template,
+        offline=offline,
+        storage_options=storage_options,
+    )
     report = GenerateReport(folder, check)
     expected = {file.path for file in files}
     for family in project.families.values():

@@ -125,10 +125,12 @@ class Scheme(Spec):
     description: str = ""
     buckets: dict[Name, Bucket] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _check_buckets(self) -> Scheme:
+    # A field validator, so errors are located at `buckets`.
+    @field_validator("buckets")
+    @classmethod
+    def _check_buckets(cls, buckets: dict[str, Bucket]) -> dict[str, Bucket]:
         owner: dict[int, str] = {}
-        for name, bucket in self.buckets.items():
+        for name, bucket in buckets.items():
             for vigintile in bucket.vigintiles:
                 if vigintile in owner:
                     raise ValueError(
@@ -136,10 +138,10 @@ class Scheme(Spec):
                         " — a vigintile belongs to one bucket"
                     )
                 owner[vigintile] = name
-        weights = [b.weight for b in self.buckets.values() if b.weight is not None]
+        weights = [b.weight for b in buckets.values() if b.weight is not None]
         if weights and not any(weights):
             raise ValueError("every bucket weight is 0 — give at least one bucket a weight > 0")
-        return self
+        return buckets
 
 
 class TopicSpec(Spec):

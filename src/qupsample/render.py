@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 import yaml
 from pydantic import ValidationError
 
@@ -167,7 +168,9 @@ def _coerce(key: str, raw: Any) -> Any:
     return value if isinstance(value, int | float | bool | str) else raw
 
 
-def apply_overrides(project: Project, overrides: Mapping[str, Any] | None) -> tuple[Settings, str]:
+def apply_overrides(
+    project: Project, overrides: Mapping[str, Any] | None, where: str = "--set"
+) -> tuple[Settings, str]:
     """The project's settings and data root with `--set KEY=VALUE` overrides applied.
 
     String values are read as YAML scalars for non-string settings (`1` is a number),
@@ -178,18 +181,18 @@ def apply_overrides(project: Project, overrides: Mapping[str, Any] | None) -> tu
     known = [DATA_ROOT, *Settings.model_fields]
     for key, raw in (overrides or {}).items():
         if key not in known:
-            raise RenderError(located("--set", key, "unknown key", suggest(key, known)))
+            raise RenderError(located(where, key, "unknown key", suggest(key, known)))
         value = _coerce(key, raw)
         if key == DATA_ROOT:
             if not isinstance(value, str) or not value:
-                raise RenderError(located("--set", key, f"must be a path or URL, got {value!r}"))
+                raise RenderError(located(where, key, f"must be a path or URL, got {value!r}"))
             data_root = value
         else:
             values[key] = value
     try:
         settings = Settings.model_validate(values)
     except ValidationError as exc:
-        raise RenderError(validation_message("--set", exc, Settings)) from None
+        raise RenderError(validation_message(where, exc, Settings)) from None
     return settings, data_root.rstrip("/") or "/"
 
 
@@ -203,16 +206,32 @@ class Target:
     family: FamilySpecs
     scheme: str
     profile: str
+    # A sweep's variant: its sub-folder of the family's output and its name suffix.
+    variant: str = ""
+    suffix: str = ""
+    prefix: str = OUTPUT_DIR
+
+    @property
+    def folder(self) -> str:
+        """The family's output folder (or the variant's) inside the output folder."""
+        output = self.family.spec.output
+        return f"{output}/{self.variant}" if self.variant else output
 
     @property
     def path(self) -> str:
         """The config's path inside the output folder."""
-        return f"{self.family.spec.output}/{self.profile}/{self.scheme}.yaml"
+        return f"{self.folder}/{self.profile}/{self.scheme}.yaml"
 
     @property
     def canonical_path(self) -> str:
         """The config's path in a project checkout, as the usage line shows it."""
-        return f"{OUTPUT_DIR}/{self.path}"
+        return f"{self.prefix}/{self.path}"
+
+    @property
+    def config_name(self) -> str:
+        """The config's `name`: the family's pattern, plus the sweep value if any."""
+        name = self.family.spec.config_name.format(**self.names())
+        return f"{name}-{self.suffix}" if self.suffix else name
 
     def names(self) -> dict[str, str]:
         """Values of the family's name and description placeholders."""
@@ -317,7 +336,7 @@ def build_config(
         )
     spec = target.family.spec
     return ExperimentConfig(
-        name=spec.config_name.format(**names),
+        name=target.config_name,
         description=spec.config_description.format(**names),
         sources=sources,
         **settings.model_dump(exclude_none=True),
@@ -346,6 +365,64 @@ def _check_rendered(text: str, expected: ExperimentConfig, where: str) -> None:
                     "the template must write every field of `config` unchanged",
                 )
             )
+    # Top-level keys pass through the model, so a key the specs did not write means
+    # something (a name or path in a comment, say) broke out of its scalar.
+    extra = sorted(set(parsed.model_extra or {}) - set(expected.model_extra or {}))
+    if extra:
+        raise RenderError(
+            located(
+                where,
+                str(extra[0]),
+                "the rendered config has a key the specs do not",
+                "write every value through the `yaml`, `q` or `text` filter",
+            )
+        )
+
+
+def find_template(project: Project, name: str) -> str:
+    """A template's file name in `templates/`: `olmix-mix` finds `olmix-mix.yaml.j2`."""
+    for candidate in (name, f"{name}.yaml.j2", f"{name}.j2"):
+        if "/" not in candidate and (project.templates / candidate).is_file():
+            return candidate
+    known = sorted(p.name for p in project.templates.glob("*.yaml.j2"))
+    raise RenderError(
+        located("--template", name, "no such template in templates/", suggest(name, known))
+    )
+
+
+def _uses(project: Project, template: str, variable: str) -> bool:
+    env = template_environment(project.templates)
+    assert env.loader is not None
+    source = env.loader.get_source(env, template)[0]
+    return variable in jinja2.meta.find_undeclared_variables(env.parse(source))
+
+
+def mix_block(
+    config: ExperimentConfig,
+    *,
+    offline: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
+) -> str:
+    """The nested `mix:` block of a config, from explicit weights where they suffice.
+
+    Token counts are listed only where some weight needs them (a group without weights);
+    with `offline`, that is an error naming the leaves.
+    """
+    from qupsample.resolve import resolve
+
+    mix = resolve(config, offline=True)
+    if mix.needs_counts:
+        if offline:
+            raise RenderError(
+                located(
+                    config.name,
+                    "mix",
+                    f"needs token counts for {', '.join(mix.needs_counts)}",
+                    "drop --offline so storage is listed, or give those buckets weights",
+                )
+            )
+        mix = resolve(config, storage_options=storage_options)
+    return mix.to_mix_block()
 
 
 def render_target(
@@ -354,8 +431,17 @@ def render_target(
     settings: Settings,
     data_root: str,
     keep_zero: bool = False,
+    *,
+    template: str | None = None,
+    offline: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> str:
-    """Render one target to YAML text, validated against the model it came from."""
+    """Render one target to YAML text, validated against the model it came from.
+
+    A template that uses `mix_block` gets the config's nested `mix:` block (see
+    `mix_block`; `offline` and `storage_options` apply there).
+    """
+    template = find_template(project, template or target.family.spec.template)
     config = build_config(project, target, settings, data_root, keep_zero)
     scheme = target.family.schemes[target.scheme]
     buckets = [
@@ -380,12 +466,11 @@ def render_target(
         "training_tokens": training_tokens(settings.proxy_model_id, settings.chinchilla_multiple),
         "canonical_path": target.canonical_path,
     }
-    text = render_template(
-        project,
-        target.family.spec.template,
-        {"config": config, "settings": settings_items, "header": header},
-    )
-    _check_rendered(text, config, f"templates/{target.family.spec.template}")
+    context: dict[str, Any] = {"config": config, "settings": settings_items, "header": header}
+    if _uses(project, template, "mix_block"):
+        context["mix_block"] = mix_block(config, offline=offline, storage_options=storage_options)
+    text = render_template(project, template, context)
+    _check_rendered(text, config, f"templates/{template}")
     return text
 
 
@@ -398,6 +483,9 @@ def render(
     keep_zero: bool = False,
     family: str | None = None,
     out: Path | str | None = None,
+    template: str | None = None,
+    offline: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> str:
     """Render the launch config of `scheme` x `profile`: exactly the bytes `generate` writes.
 
@@ -409,6 +497,11 @@ def render(
         keep_zero: write weight-0 buckets explicitly instead of omitting them.
         family: the family, where the scheme and profile are in several.
         out: also write the config to this file, atomically.
+        template: a template of `templates/` instead of the family's, e.g. "olmix-mix"
+            (the config plus its nested `mix:` block).
+        offline: for a template with a `mix:` block, list no storage (every weight
+            must then be explicit).
+        storage_options: s3fs options, where a `mix:` block needs token counts.
 
     Returns:
         The config as YAML text.
@@ -416,7 +509,16 @@ def render(
     project = load_project(root)
     settings, data_root = apply_overrides(project, overrides)
     target = find_target(project, scheme, profile, family)
-    text = render_target(project, target, settings, data_root, keep_zero)
+    text = render_target(
+        project,
+        target,
+        settings,
+        data_root,
+        keep_zero,
+        template=template,
+        offline=offline,
+        storage_options=storage_options,
+    )
     if out is not None:
         write_atomic(Path(out), text)
     return text
