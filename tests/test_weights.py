@@ -626,12 +626,14 @@ def test_olmix_mix_rejects_reserved_names() -> None:
         ("NULL", '"NULL"'),
         ("y", '"y"'),
         ("off", '"off"'),
-        ("1abc", '"1abc"'),
+        ("1abc", "1abc"),
+        ("10-30pct", "10-30pct"),
+        ("1e5", '"1e5"'),
         ("a b", '"a b"'),
         ('a"b\\c', '"a\\"b\\\\c"'),
-        ("tab\there", '"tab\\x09here"'),
+        ("tab\there", '"tab\\there"'),
         ("line\u2028break", '"line\\u2028break"'),
-        ("top10pct\n", '"top10pct\\x0a"'),
+        ("top10pct\n", '"top10pct\\n"'),
     ],
 )
 def test_format_mix_block_quotes_only_unsafe_names(name: str, printed: str) -> None:

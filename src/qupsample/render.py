@@ -7,7 +7,6 @@ whatever characters it holds, can change the config's structure.
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,74 +37,10 @@ from qupsample.specs import (
     suggest,
     validation_message,
 )
+from qupsample.yamltext import comment_text, yaml_quoted, yaml_scalar
 
 OUTPUT_DIR = "generated"
 DATA_ROOT = "data_root"
-
-# ----------------------------------------------------------- YAML scalars
-
-_PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./\-]*$")
-_SHORT_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
-
-
-def _printable(char: str) -> bool:
-    # YAML's printable set, minus the characters PyYAML treats as line breaks.
-    code = ord(char)
-    return (
-        0x20 <= code <= 0x7E
-        or 0xA0 <= code <= 0xD7FF
-        or (0xE000 <= code <= 0xFFFD and code != 0xFEFF)
-        or code >= 0x10000
-    ) and char not in "\u2028\u2029"
-
-
-def yaml_quoted(value: str) -> str:
-    """A YAML double-quoted scalar for any string: escapes everything that could break out."""
-    out = []
-    for char in value:
-        if char in _SHORT_ESCAPES:
-            out.append(_SHORT_ESCAPES[char])
-        elif _printable(char):
-            out.append(char)
-        elif ord(char) <= 0xFF:
-            out.append(f"\\x{ord(char):02x}")
-        elif ord(char) <= 0xFFFF:
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(f"\\U{ord(char):08x}")
-    return '"' + "".join(out) + '"'
-
-
-def comment_text(value: Any) -> str:
-    """Text for a comment: as is when printable on one line, else as a quoted scalar."""
-    text = str(value)
-    if all(_printable(char) for char in text):
-        return text
-    return yaml_quoted(text)
-
-
-def yaml_scalar(value: Any) -> str:
-    """A YAML scalar for a value: numbers as written, strings plain only when that is safe."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        text = repr(value)
-        mantissa, e, exponent = text.partition("e")
-        # YAML 1.1 reads `1e+20` as a string: it wants a dot in the mantissa.
-        return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text
-    if isinstance(value, str):
-        if _PLAIN.match(value):
-            try:
-                if yaml.safe_load(value) == value:
-                    return value
-            except yaml.YAMLError:
-                pass
-        return yaml_quoted(value)
-    raise TypeError(f"cannot write {type(value).__name__} as a YAML scalar")
 
 
 def human_count(count: float) -> str:

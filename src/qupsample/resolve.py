@@ -42,7 +42,7 @@ from qupsample.models import (
     QualityConfig,
     training_tokens,
 )
-from qupsample.specs import parse_yaml, validation_message
+from qupsample.specs import parse_yaml, read_text, validation_message
 from qupsample.weights import (
     Entry,
     LeafShare,
@@ -237,13 +237,7 @@ def load_config(config: ConfigInput, *, root: Path | str | None = None) -> Exper
             where = f"{scheme}:{profile} (rendered)"
             text = render(scheme, profile, root=root)
             return ExperimentConfig.model_validate(parse_yaml(text, where))
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UserError(located(where, None, "file not found", "check the path")) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(located(where, None, f"cannot read: {exc}")) from None
-        data = parse_yaml(text, where)
+        data = parse_yaml(read_text(path, where), where)
     if not isinstance(data, dict):
         raise SpecError(located(where, None, "expected a mapping (an olmix experiment config)"))
     try:

@@ -184,15 +184,20 @@ def _display(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
+def read_text(path: Path, where: str, fix: str = "check the path") -> str:
+    """A UTF-8 text file's contents; a missing or unreadable file is a `SpecError`."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(located(where, None, "file not found", fix)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(located(where, None, f"cannot read: {exc}")) from None
+
+
 def load_spec(path: Path, model: type[M], root: Path) -> Loaded[M]:
     """Read and validate one spec file."""
     where = _display(path, root)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(located(where, None, "file not found", "create it")) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(located(where, None, f"cannot read: {exc}")) from None
+    text = read_text(path, where, "create it")
     return Loaded(path.stem, where, validate(parse_yaml(text, where), model, where))
 
 

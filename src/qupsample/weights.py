@@ -39,6 +39,7 @@ from fractions import Fraction
 from typing import Any
 
 from qupsample.errors import WeightError, located
+from qupsample.yamltext import yaml_scalar
 
 __all__ = [
     "Entry",
@@ -635,23 +636,4 @@ def _format_entry(key: str, value: object, depth: int, decimals: int, lines: lis
 def _yaml_key(key: object) -> str:
     if not isinstance(key, str):
         raise TypeError(f"mix block: keys must be strings, got {key!r}")
-    if _PLAIN_SAFE.fullmatch(key) and key.lower() not in _YAML_WORDS:
-        return key
-    return _double_quoted(key)
-
-
-def _double_quoted(text: str) -> str:
-    chars: list[str] = []
-    for char in text:
-        code = ord(char)
-        if char in '"\\':
-            chars.append("\\" + char)
-        elif char.isprintable():
-            chars.append(char)
-        elif code <= 0xFF:
-            chars.append(f"\\x{code:02x}")
-        elif code <= 0xFFFF:
-            chars.append(f"\\u{code:04x}")
-        else:
-            chars.append(f"\\U{code:08x}")
-    return '"' + "".join(chars) + '"'
+    return yaml_scalar(key)

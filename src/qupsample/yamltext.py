@@ -1,0 +1,78 @@
+"""YAML scalars written by hand: plain where that is safe, else double-quoted.
+
+Every name, path and number that goes into generated YAML passes through here, so no
+value, whatever characters it holds, can change the structure around it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+_PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./\-]*$")
+_SHORT_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
+
+
+def _printable(char: str) -> bool:
+    # YAML's printable set, minus the characters PyYAML treats as line breaks.
+    code = ord(char)
+    return (
+        0x20 <= code <= 0x7E
+        or 0xA0 <= code <= 0xD7FF
+        or (0xE000 <= code <= 0xFFFD and code != 0xFEFF)
+        or code >= 0x10000
+    ) and char not in "\u2028\u2029"
+
+
+def yaml_quoted(value: str) -> str:
+    """A YAML double-quoted scalar for any string: escapes everything that could break out."""
+    out = []
+    for char in value:
+        if char in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[char])
+        elif _printable(char):
+            out.append(char)
+        elif ord(char) <= 0xFF:
+            out.append(f"\\x{ord(char):02x}")
+        elif ord(char) <= 0xFFFF:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    return '"' + "".join(out) + '"'
+
+
+def comment_text(value: Any) -> str:
+    """Text for a comment: as is when printable on one line, else as a quoted scalar."""
+    text = str(value)
+    if all(_printable(char) for char in text):
+        return text
+    return yaml_quoted(text)
+
+
+def yaml_scalar(value: Any) -> str:
+    """A YAML scalar for a value: numbers as written, strings plain only when that is safe."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)
+        mantissa, e, exponent = text.partition("e")
+        # YAML 1.1 reads `1e+20` as a string: it wants a dot in the mantissa.
+        return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text
+    if isinstance(value, str):
+        # YAML 1.1 readers other than PyYAML take y/n (any case) for booleans too.
+        # YAML 1.2 readers take 1e5 or 0o17 for numbers where PyYAML reads strings.
+        number_like = re.fullmatch(r"[0-9+\-._eExXoO]+", value) is not None
+        if _PLAIN.match(value) and value.lower() not in {"y", "n"} and not number_like:
+            try:
+                if yaml.safe_load(value) == value:
+                    return value
+            except yaml.YAMLError:
+                pass
+        return yaml_quoted(value)
+    raise TypeError(f"cannot write {type(value).__name__} as a YAML scalar")
