@@ -1,0 +1,425 @@
+"""Tests for the threshold family, the olmix-mix template, sweeps, diff and the hook."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from qupsample.cli import app
+from qupsample.demo import write_demo_corpus
+from qupsample.generate import generate
+from qupsample.render import render
+from qupsample.resolve import resolve
+
+REPO = Path(__file__).resolve().parents[1]
+GOLDEN_SWEEP = REPO / "tests" / "golden_sweep"
+PROFILES = ["heavy_adult", "heavy_code", "heavy_science", "heavy_wiki"]
+THRESHOLDS = {
+    "top10pct": [18, 20],
+    "top30pct": [15, 16, 17, 18, 20],
+    "top50pct": [*range(11, 19), 20],
+    "top70pct": [*range(7, 19), 20],
+}
+PAIRS = [(s, p) for p in PROFILES for s in ("aggressive", "gradual", *THRESHOLDS)]
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    """Runs the CLI in-process; returns exit code, stdout and stderr."""
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def load(path: Path) -> dict[str, Any]:
+    """A generated config, parsed."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local synthetic corpus with the real layout (the demo's), written once."""
+    data_root = tmp_path_factory.mktemp("corpus") / "data"
+    write_demo_corpus(data_root, root=REPO)
+    return data_root
+
+
+# --- the threshold family --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("threshold", sorted(THRESHOLDS))
+def test_threshold_configs_list_single_vigintile_buckets_without_weights(
+    threshold: str, profile: str
+) -> None:
+    """Each threshold config gives every topic one weightless bucket per included vigintile."""
+    config = load(REPO / "generated" / "quality_thresholds" / profile / f"{threshold}.yaml")
+    assert config["name"] == f"quality-{threshold}-{profile.replace('_', '-')}"
+    all_dressed = next(s for s in config["sources"] if s["name"] == "all_dressed")
+    assert len(all_dressed["topics"]) == 6
+    for topic in all_dressed["topics"]:
+        names = [b["name"] for b in topic["quality"]]
+        assert names == [f"vigintile_{v:04d}" for v in THRESHOLDS[threshold]]
+        for bucket in topic["quality"]:
+            assert "weight" not in bucket
+            assert bucket["paths"] == [
+                f"s3://ai2-llm/preprocessed/cc_all_dressed/all_dressed_v3/dclm_plus2_vigilantes/"
+                f"allenai/dolma2-tokenizer/{topic['name']}/{bucket['name']}/*.npy"
+            ]
+
+
+def test_threshold_family_is_in_generate_check(tmp_path: Path) -> None:
+    """`generate --check` reports a stale threshold config like any other."""
+    root = tmp_path / "project"
+    for folder in ("schemes", "templates", "generated"):
+        shutil.copytree(REPO / folder, root / folder)
+    path = root / "generated" / "quality_thresholds" / "heavy_code" / "top10pct.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+    report = generate(root=root, check=True)
+    assert report.stale == ["quality_thresholds/heavy_code/top10pct.yaml"]
+    assert not report.missing and not report.orphaned
+
+
+def test_threshold_resolve_splits_topics_by_token_counts(tmp_path: Path) -> None:
+    """Resolving heavy_code/top10pct splits each topic across 0018 and 0020 by their tokens."""
+    data_root = tmp_path / "data"
+    text = render("top10pct", "heavy_code", root=REPO, overrides={"data_root": str(data_root)})
+    config = yaml.safe_load(text)
+    sizes = {}  # tokens per (topic, vigintile): 0018 gets 3x the tokens of 0020 in topic 0
+    for t, topic in enumerate(config["sources"][0]["topics"]):
+        for bucket, tokens in zip(topic["quality"], (300 * (t + 1), 100 * (t + 1)), strict=True):
+            folder = Path(bucket["paths"][0]).parent
+            folder.mkdir(parents=True)
+            (folder / "part-0.npy").write_bytes(bytes(4 * tokens))
+            (folder / "part-0.npy.json").write_text("{}")
+            sizes[topic["name"], bucket["name"][-4:]] = tokens
+    for source in config["sources"][1:]:
+        folder = Path(source["paths"][0]).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "a.npy").write_bytes(bytes(4 * 1000))
+    mix = resolve(config, cache=False, training_tokens=1000)
+    weights = {leaf.leaf: leaf.weight for leaf in mix.leaves}
+    topic_weights = {"science_math_and_technology": 20, "software_development": 50}
+    for topic, topic_weight in topic_weights.items():
+        share = 0.98 * topic_weight / 98
+        total = sizes[topic, "0018"] + sizes[topic, "0020"]
+        for v in ("0018", "0020"):
+            expected = share * sizes[topic, v] / total
+            assert weights[f"all_dressed:{topic}:vigintile_{v}"] == pytest.approx(expected, 1e-12)
+
+
+# --- the olmix-mix template ------------------------------------------------------------
+
+
+def mix_groups(text: str) -> list[list[Decimal]]:
+    """The printed sibling-group weights of a `mix:` block, as exact decimals."""
+    block = text[text.index("\nmix:\n") + 1 :]
+    groups: dict[tuple[int, int], list[Decimal]] = {}
+    parents: dict[int, int] = {}
+    for number, line in enumerate(block.splitlines()):
+        match = re.fullmatch(r"( *)weight: (\d+\.\d{6})", line)
+        indent = len(line) - len(line.lstrip())
+        if match is None:
+            parents[indent] = number
+            continue
+        # The weight belongs to the entry one level up; its siblings share that entry's parent.
+        entry_indent = indent - 2
+        parent = parents.get(entry_indent - 2, -1)
+        groups.setdefault((entry_indent, parent), []).append(Decimal(match.group(2)))
+    return list(groups.values())
+
+
+def leaf_products(node: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, float]:
+    """Leaf name -> product of the printed weights along its path."""
+    products: dict[str, float] = {}
+    for name, child in node.items():
+        if not isinstance(child, dict):
+            continue
+        path = (*prefix, name)
+        if "repetition_factor" in child:
+            products[":".join(path)] = float(child["weight"])
+        else:
+            for leaf, weight in leaf_products(child, path).items():
+                products[leaf] = float(child["weight"]) * weight
+    return products
+
+
+@pytest.mark.parametrize(("scheme", "profile"), PAIRS)
+def test_mix_block_of_every_config_sums_to_one_and_matches_resolve(
+    scheme: str, profile: str, corpus: Path
+) -> None:
+    """All 24 mix blocks: groups sum to exactly 1 as printed, products match resolve."""
+    text = render(
+        scheme, profile, root=REPO, template="olmix-mix", overrides={"data_root": str(corpus)}
+    )
+    groups = mix_groups(text)
+    assert len(groups) == 8  # sources, topics of all_dressed, buckets of each of 6 topics
+    for group in groups:
+        assert sum(group) == Decimal(1)
+    config = yaml.safe_load(text)
+    products = leaf_products(config["mix"])
+    mix = resolve(config, cache=False, training_tokens=1000)
+    positive = {leaf.leaf: leaf.weight for leaf in mix.leaves if leaf.weight}
+    assert set(products) == set(positive)
+    for leaf, weight in positive.items():
+        assert products[leaf] == pytest.approx(weight, abs=1e-5)
+    if "repetition_factor" in config["mix"]["wikipedia"]:
+        assert config["mix"]["wikipedia"]["repetition_factor"] == 2.0
+
+
+@pytest.mark.parametrize("scheme", ["aggressive", "gradual", "top10pct"])
+def test_heavy_wiki_mix_keeps_wikipedia_at_30_percent(scheme: str, corpus: Path) -> None:
+    """Source weights are honoured: wikipedia is 30% of heavy_wiki's mix, not 0.006%."""
+    text = render(
+        scheme, "heavy_wiki", root=REPO, template="olmix-mix", overrides={"data_root": str(corpus)}
+    )
+    mix = yaml.safe_load(text)["mix"]
+    assert re.search(r"\n  wikipedia:\n    weight: 0\.300000\n", text)
+    assert mix["all_dressed"]["weight"] == 0.69
+    assert mix["arxiv"]["weight"] == 0.01
+
+
+def test_mix_template_works_offline_when_weights_are_explicit() -> None:
+    """`render --template olmix-mix --offline` needs no storage for weighted schemes."""
+    code, out, err = invoke(
+        "render",
+        "aggressive",
+        "heavy_code",
+        "--template",
+        "olmix-mix",
+        "--offline",
+        "--root",
+        str(REPO),
+    )
+    assert code == 0, err
+    assert out.startswith(render("aggressive", "heavy_code", root=REPO))
+    assert "\nmix:\n  all_dressed:\n    weight: 0.980000\n" in out
+
+
+def test_mix_template_offline_names_leaves_needing_counts() -> None:
+    """A threshold config's mix block needs counts: --offline fails with one line, exit 2."""
+    code, out, err = invoke(
+        "render",
+        "top10pct",
+        "heavy_code",
+        "--template",
+        "olmix-mix",
+        "--offline",
+        "--root",
+        str(REPO),
+    )
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: quality-top10pct-heavy-code: mix: needs token counts for")
+    assert "all_dressed:software_development:vigintile_0018" in lines[0]
+
+
+def test_unknown_template_suggests_the_closest() -> None:
+    """`--template olmix-mx` is a one-line error suggesting olmix-mix.yaml.j2."""
+    code, _, err = invoke(
+        "render", "aggressive", "heavy_code", "--template", "olmix-mx", "--root", str(REPO)
+    )
+    assert code == 2
+    assert "did you mean 'olmix-mix.yaml.j2'?" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+# --- sweeps -----------------------------------------------------------------------------
+
+
+def sweep_project(tmp_path: Path) -> Path:
+    """A copy of the specs with one family (quality_upsampling) and one profile (heavy_code)."""
+    root = tmp_path / "project"
+    shutil.copytree(REPO / "schemes", root / "schemes")
+    shutil.copytree(REPO / "templates", root / "templates")
+    (root / "schemes" / "families" / "quality_thresholds.yaml").unlink()
+    for profile in (root / "schemes" / "profiles").glob("*.yaml"):
+        if profile.stem != "heavy_code":
+            profile.unlink()
+    return root
+
+
+def test_sweep_matches_golden_files(tmp_path: Path, update_golden: bool) -> None:
+    """`generate --sweep proxy_model_id=olmo3_14m,olmo3_60m` writes the golden sweep tree."""
+    root = sweep_project(tmp_path)
+    out = tmp_path / "sweeps"
+    code, _, err = invoke(
+        "generate",
+        "--sweep",
+        "proxy_model_id=olmo3_14m,olmo3_60m",
+        "--out",
+        str(out),
+        "--root",
+        str(root),
+    )
+    assert code == 0, err
+    written = {
+        p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()
+    }
+    if update_golden:
+        shutil.rmtree(GOLDEN_SWEEP, ignore_errors=True)
+        for relative, data in written.items():
+            (GOLDEN_SWEEP / relative).parent.mkdir(parents=True, exist_ok=True)
+            (GOLDEN_SWEEP / relative).write_bytes(data)
+    golden = {
+        p.relative_to(GOLDEN_SWEEP).as_posix(): p.read_bytes()
+        for p in sorted(GOLDEN_SWEEP.rglob("*"))
+        if p.is_file()
+    }
+    assert written == golden
+    assert sorted(written) == [
+        f"quality_upsampling/proxy_model_id-{m}/{f}"
+        for m in ("olmo3_14m", "olmo3_60m")
+        for f in (
+            "README.md",
+            "batch_run.sh",
+            "heavy_code/aggressive.yaml",
+            "heavy_code/gradual.yaml",
+        )
+    ]
+
+
+def test_sweep_names_and_settings_follow_the_value(tmp_path: Path) -> None:
+    """Each sweep value gets its setting, a name suffix, a header and a usage path."""
+    root = sweep_project(tmp_path)
+    out = tmp_path / "sweeps"
+    generate(out, root=root, sweep=("chinchilla_multiple", ["0.5", "1", "2"]))
+    for value, tokens in (("0.5", "140M"), ("1", "280M"), ("2", "560M")):
+        path = (
+            out
+            / "quality_upsampling"
+            / f"chinchilla_multiple-{value}"
+            / "heavy_code"
+            / "gradual.yaml"
+        )
+        text = path.read_text(encoding="utf-8")
+        config = yaml.safe_load(text)
+        assert config["name"] == f"quality-upsampling-gradual-heavy-code-{value}"
+        assert str(config["chinchilla_multiple"]) == value
+        assert f"x 20 x 14M = {tokens}\n" in text
+        assert (
+            "# Usage: olmix launch run --config generated/sweeps/quality_upsampling/"
+            f"chinchilla_multiple-{value}/heavy_code/gradual.yaml\n"
+        ) in text
+    assert (
+        generate(
+            out, root=root, sweep=("chinchilla_multiple", ["0.5", "1", "2"]), check=True
+        ).differs
+        is False
+    )
+
+
+@pytest.mark.parametrize(
+    ("sweep", "message"),
+    [
+        ("nodes=1,x", "error: --sweep: nodes: "),
+        ("nodez=1,2", "error: --sweep: nodez: unknown key — did you mean 'nodes'?"),
+        ("nodes", "error: --sweep: 'nodes': expected KEY=V1,V2,..."),
+        ("nodes=1,1", "error: --sweep: nodes: a value is listed twice"),
+        ("nodes=1,,2", "error: --sweep: nodes: needs values"),
+    ],
+)
+def test_bad_sweeps_are_one_line_errors(tmp_path: Path, sweep: str, message: str) -> None:
+    """A bad --sweep exits 2 with one line and writes nothing."""
+    out = tmp_path / "out"
+    code, _, err = invoke("generate", "--sweep", sweep, "--out", str(out), "--root", str(REPO))
+    assert code == 2
+    assert err.startswith(message)
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+# --- diff ---------------------------------------------------------------------------------
+
+
+def test_diff_of_a_file_and_its_pair_is_equal() -> None:
+    """A generated file and the SCHEME:PROFILE it came from have the same mix: exit 0."""
+    config = REPO / "generated" / "quality_upsampling" / "heavy_code" / "gradual.yaml"
+    code, out, err = invoke("diff", str(config), "gradual:heavy_code", "--root", str(REPO))
+    assert code == 0, err
+    assert out == f"{config} and gradual:heavy_code: same mix (20 leaves)\n"
+
+
+def test_diff_lists_changed_leaves_and_exits_1() -> None:
+    """aggressive vs gradual differs in the top10pct and 30-50pct buckets of every topic."""
+    code, out, _ = invoke(
+        "diff",
+        "aggressive:heavy_code",
+        "gradual:heavy_code",
+        "--format",
+        "json",
+        "--root",
+        str(REPO),
+    )
+    assert code == 1
+    data = json.loads(out)
+    assert data["equal"] is False
+    changed = {leaf["leaf"]: leaf for leaf in data["leaves"] if leaf["changed"]}
+    assert len(changed) == 12
+    leaf = changed["all_dressed:software_development:top10pct"]
+    assert leaf["weight_a"] == pytest.approx(0.35, abs=1e-12)
+    assert leaf["weight_b"] == pytest.approx(0.25, abs=1e-12)
+    assert changed["all_dressed:software_development:30-50pct"]["weight_a"] == 0.0
+    assert "all_dressed:software_development:10-30pct" not in changed
+
+
+def test_diff_table_shows_percentage_point_changes() -> None:
+    """The table lists each changed leaf with A %, B % and the change in points."""
+    code, out, _ = invoke(
+        "diff", "aggressive:heavy_code", "gradual:heavy_code", "--root", str(REPO)
+    )
+    assert code == 1
+    row = next(line for line in out.splitlines() if "software_development:top10pct" in line)
+    assert "35.000" in row and "25.000" in row and "-10.000" in row
+    assert "12 of 20 leaves differ" in out
+
+
+def test_diff_with_tokens_compares_counts(corpus: Path, tmp_path: Path) -> None:
+    """With --tokens, leaves whose data differ show up even when weights are equal."""
+    a = tmp_path / "a.yaml"
+    b = tmp_path / "b.yaml"
+    a.write_text(
+        render("aggressive", "heavy_code", root=REPO, overrides={"data_root": str(corpus)})
+    )
+    other = tmp_path / "other"
+    shutil.copytree(corpus, other)
+    extra = next(other.rglob("vigintile_0020"))
+    (extra / "part-99999.npy").write_bytes(bytes(400))
+    b.write_text(render("aggressive", "heavy_code", root=REPO, overrides={"data_root": str(other)}))
+    assert invoke("diff", str(a), str(b), "--root", str(REPO))[0] == 0
+    code, out, _ = invoke("diff", str(a), str(b), "--tokens", "-f", "json")
+    assert code == 1
+    changed = [leaf for leaf in json.loads(out)["leaves"] if leaf["changed"]]
+    assert len(changed) == 1
+    assert changed[0]["tokens_b"] - changed[0]["tokens_a"] == 100
+
+
+def test_diff_errors_are_one_line() -> None:
+    """An unknown pair in diff is a one-line error, exit 2."""
+    code, _, err = invoke("diff", "aggresive:heavy_code", "gradual:heavy_code", "--root", str(REPO))
+    assert code == 2
+    assert err.startswith("error: render: scheme 'aggresive': not found")
+    assert len(err.strip().splitlines()) == 1
+
+
+# --- pre-commit hook ----------------------------------------------------------------------
+
+
+def test_pre_commit_hook_runs_generate_check() -> None:
+    """The `qupsample-check` hook runs `qupsample generate --check` once per commit."""
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    hook = next(h for h in hooks if h["id"] == "qupsample-check")
+    assert hook["entry"] == "qupsample generate --check"
+    assert hook["pass_filenames"] is False
+    assert re.search(hook["files"], "schemes/weighting/gradual.yaml")
+    assert re.search(hook["files"], "generated/quality_upsampling/README.md")
