@@ -423,3 +423,31 @@ def test_pre_commit_hook_runs_generate_check() -> None:
     assert hook["pass_filenames"] is False
     assert re.search(hook["files"], "schemes/weighting/gradual.yaml")
     assert re.search(hook["files"], "generated/quality_upsampling/README.md")
+
+
+# --- plot -----------------------------------------------------------------------------------
+
+
+def test_plot_cli_writes_a_png_of_the_mixes(tmp_path: Path) -> None:
+    """`qupsample plot PAIR... -o FILE.png` writes a PNG image of a sensible size."""
+    out = tmp_path / "mixes.png"
+    pairs = [f"{s}:{p}" for s, p in PAIRS if s in ("aggressive", "gradual")]
+    code, _, err = invoke("plot", *pairs, "-o", str(out), "--offline", "--root", str(REPO))
+    assert code == 0, err
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width >= 1000 and height >= 400
+    assert err == f"wrote {out}\n"
+
+
+def test_plot_cli_without_matplotlib_says_how_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without matplotlib, plot exits 2 with one line naming the extra to install."""
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+    out = tmp_path / "mixes.png"
+    code, _, err = invoke("plot", "aggressive:heavy_code", "-o", str(out), "--offline")
+    assert code == 2
+    assert err == "error: plot: matplotlib is not installed — pip install 'qupsample[plot]'\n"
+    assert not out.exists()
