@@ -86,3 +86,19 @@ def s3(moto_server: str, _counting_proxy: CountingProxy) -> Iterator[S3Lab]:
         yield S3Lab(endpoint_url=moto_server, proxy=_counting_proxy)
     finally:
         _counting_proxy.clear_faults()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Adds `--update-golden`: rewrite tests/golden/ from the specs instead of comparing."""
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="Rewrite the golden files under tests/golden/ instead of comparing with them.",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    """Whether `--update-golden` was given."""
+    return bool(request.config.getoption("--update-golden"))

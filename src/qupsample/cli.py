@@ -156,8 +156,10 @@ def list_command(root: RootOption = None) -> None:
 
 @app.command()
 def render(
-    scheme: Annotated[str, typer.Argument(help="Scheme name, e.g. aggressive.")],
-    profile: Annotated[str, typer.Argument(help="Profile name, e.g. heavy_code.")],
+    scheme: Annotated[str, typer.Argument(metavar="SCHEME", help="Scheme name, e.g. aggressive.")],
+    profile: Annotated[
+        str, typer.Argument(metavar="PROFILE", help="Profile name, e.g. heavy_code.")
+    ],
     output: Annotated[
         Path | None,
         typer.Option("-o", "--output", help="Write to this file (atomically) instead of stdout."),

@@ -152,6 +152,14 @@ class TopicSpec(Spec):
     max_topic_ratio: PositiveNumber | None = None
 
 
+def _not_all_zero(weights: list[float | None], what: str) -> None:
+    # Where some sibling has a weight, one without counts as 0 (see weights.py), so a
+    # group whose given weights are all 0 has nothing to sample.
+    given = [w for w in weights if w is not None]
+    if given and not any(given):
+        raise ValueError(f"every {what} weight is 0 — give at least one {what} a weight > 0")
+
+
 class SourceSpec(Spec):
     """A source in a profile, with its topic weights where it is split by topic."""
 
@@ -170,12 +178,24 @@ class SourceSpec(Spec):
             }
         return value
 
+    @field_validator("topics")
+    @classmethod
+    def _some_topic_weight(cls, value: dict[str, TopicSpec] | None) -> dict[str, TopicSpec] | None:
+        _not_all_zero([t.weight for t in (value or {}).values()], "topic")
+        return value
+
 
 class Profile(Spec):
     """A topic profile: source weights and, within split sources, topic weights."""
 
     description: str = ""
     sources: dict[Name, SourceSpec] = Field(min_length=1)
+
+    @field_validator("sources")
+    @classmethod
+    def _some_source_weight(cls, value: dict[str, SourceSpec]) -> dict[str, SourceSpec]:
+        _not_all_zero([s.weight for s in value.values()], "source")
+        return value
 
 
 PLACEHOLDERS = frozenset({"data_root", "topic", "vigintile"})
@@ -317,7 +337,14 @@ def _unique_names(entries: list[Any] | None, what: str) -> None:
         seen.add(entry.name)
 
 
-Paths = Annotated[list[Name], Field(min_length=1)]
+def _distinct(paths: list[str]) -> list[str]:
+    repeated = sorted({p for p in paths if paths.count(p) > 1})
+    if repeated:
+        raise ValueError(f"{repeated[0]!r} is listed twice — list each path once")
+    return paths
+
+
+Paths = Annotated[list[Name], Field(min_length=1), AfterValidator(_distinct)]
 
 
 class QualityConfig(Spec):

@@ -128,7 +128,8 @@ def apply_overrides(
         settings = Settings.model_validate(values)
     except ValidationError as exc:
         raise RenderError(validation_message(where, exc, Settings)) from None
-    return settings, data_root.rstrip("/") or "/"
+    # "/" becomes "" so that "{data_root}/x" stays "/x".
+    return settings, data_root.rstrip("/")
 
 
 # ---------------------------------------------------------------- configs

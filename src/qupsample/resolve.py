@@ -324,6 +324,7 @@ def _count(
     cache: TokenCache | None,
     refresh: bool,
     progress: Callable[[int, int], None] | None,
+    warnings: list[str],
 ) -> dict[str, CachedCount]:
     from qupsample.storage import count_tokens, storage_location
 
@@ -343,7 +344,16 @@ def _count(
         for glob, count in fresh.items():
             counts[glob] = CachedCount(count.objects, count.bytes, count.tokens, listed_at)
             if cache is not None:
-                cache.put(glob, locations[glob], size, counts[glob])
+                try:
+                    cache.put(glob, locations[glob], size, counts[glob])
+                except OSError as exc:
+                    # The counts are good; an unwritable cache must not throw them away.
+                    warnings.append(
+                        f"cannot write the token-count cache in {cache.directory}"
+                        f" ({exc.strerror or exc}); counts were not cached — set --cache-dir"
+                        " or QUPSAMPLE_CACHE_DIR to a writable folder, or pass --no-cache"
+                    )
+                    cache = None
     return counts
 
 
@@ -395,7 +405,9 @@ def resolve(
     counts: dict[str, CachedCount] = {}
     if not offline:
         store = TokenCache(Path(cache_dir) if cache_dir else default_cache_dir()) if cache else None
-        counts = _count(needed_paths(entries), size, storage_options, store, refresh, progress)
+        counts = _count(
+            needed_paths(entries), size, storage_options, store, refresh, progress, warnings
+        )
         if store is not None and store.corrupt:
             warnings.append(
                 f"{len(store.corrupt)} unreadable cache file(s) in {store.directory}"

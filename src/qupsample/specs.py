@@ -73,7 +73,9 @@ def _field_names(model: type[BaseModel]) -> set[str]:
 
 def validation_message(where: str, exc: ValidationError, model: type[BaseModel]) -> str:
     """Turn a pydantic error into one line: `where: field.path: what — fix`."""
-    errors = exc.errors(include_url=False)
+    # An unknown field first: a misspelt key also makes its real name "missing", and the
+    # misspelling is what the user has to fix.
+    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
     field = ".".join(str(part) for part in first["loc"]) or None
     kind = first["type"]

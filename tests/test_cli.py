@@ -1,0 +1,384 @@
+"""Tests for qupsample.cli: exact output and exit codes of list/render/generate, help, imports."""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+import yaml
+from typer.testing import CliRunner
+
+from qupsample.cli import app
+from qupsample.render import render
+
+REPO = Path(__file__).resolve().parents[1]
+FAMILY = "quality_upsampling"
+HEAVY_CODE_AGGRESSIVE = REPO / "generated" / FAMILY / "heavy_code" / "aggressive.yaml"
+FAMILY_FILES = sorted(
+    [
+        *(
+            f"{FAMILY}/{p}/{s}.yaml"
+            for p in ("heavy_adult", "heavy_code", "heavy_science", "heavy_wiki")
+            for s in ("aggressive", "gradual")
+        ),
+        f"{FAMILY}/README.md",
+        f"{FAMILY}/batch_run.sh",
+    ]
+)
+DEFAULT_ROOT = "s3://ai2-llm/preprocessed"
+RENDER = ["render", "aggressive", "heavy_code", "--root", str(REPO)]
+
+
+def make_project(tmp_path: Path, edits: dict[str, str] | None = None) -> Path:
+    """Copies the repo's specs and templates (quality_upsampling family only), then edits.
+
+    `edits` maps a path inside the project to its new text.
+    """
+    root = tmp_path / "project"
+    shutil.copytree(REPO / "schemes", root / "schemes")
+    shutil.copytree(REPO / "templates", root / "templates")
+    for family in (root / "schemes" / "families").glob("*.yaml"):
+        if family.stem != FAMILY:
+            family.unlink()
+    for relative, text in (edits or {}).items():
+        (root / relative).write_text(text, encoding="utf-8")
+    return root
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    """Runs the CLI in-process; returns exit code, stdout and stderr."""
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def all_paths(config: dict[str, Any]) -> list[str]:
+    """Every path of a parsed config, in order."""
+    paths: list[str] = []
+    for source in config["sources"]:
+        paths += source.get("paths", [])
+        for topic in source.get("topics", []):
+            paths += topic.get("paths", [])
+            for bucket in topic.get("quality", []):
+                paths += bucket["paths"]
+    return paths
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder`, by relative POSIX path, with its bytes."""
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+# --- list -----------------------------------------------------------------------------
+
+LIST_OUTPUT = """\
+families:
+  quality_upsampling  Weighted quality buckets crossed with topic profiles (2 schemes x 4 profiles -> quality_upsampling/)
+schemes:
+  aggressive          Aggressive upsampling - top10%=70, 10-30%=30, rest=0 [quality_upsampling]
+  gradual             Gradual upsampling - top10%=50, 10-30%=30, 30-50%=20, 50-70%=0 [quality_upsampling]
+profiles:
+  heavy_adult         Adult-content-heavy mix (adult_content 50) [quality_upsampling]
+  heavy_code          Code-heavy mix (software_development 50) [quality_upsampling]
+  heavy_science       Science-heavy mix (science_math_and_technology 50) [quality_upsampling]
+  heavy_wiki          Wikipedia-heavy mix (wikipedia 30) [quality_upsampling]
+"""  # noqa: E501
+
+
+def test_list_prints_families_schemes_and_profiles(tmp_path: Path) -> None:
+    """`qupsample list` prints one aligned line per family, scheme and profile, exit 0."""
+    root = make_project(tmp_path)
+    assert invoke("list", "--root", str(root)) == (0, LIST_OUTPUT, "")
+
+
+# --- render ---------------------------------------------------------------------------
+
+
+def test_render_prints_the_generated_bytes() -> None:
+    """`qupsample render aggressive heavy_code` prints exactly the generated file's bytes."""
+    result = CliRunner().invoke(app, RENDER)
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout_bytes == HEAVY_CODE_AGGRESSIVE.read_bytes()
+
+
+def test_render_output_file_is_replaced_atomically(tmp_path: Path) -> None:
+    """`render -o FILE` prints nothing and replaces FILE by a rename, leaving no temp file."""
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    target = folder / "config.yaml"
+    target.write_text("old\n")
+    old_inode = target.stat().st_ino
+    assert invoke(*RENDER, "-o", str(target)) == (0, "", "")
+    assert target.read_bytes() == HEAVY_CODE_AGGRESSIVE.read_bytes()
+    assert target.stat().st_ino != old_inode
+    assert [path.name for path in folder.iterdir()] == ["config.yaml"]
+
+
+def test_render_output_that_cannot_be_written_is_a_user_error(tmp_path: Path) -> None:
+    """`render -o` onto a folder exits 2 with one line naming the path, no traceback."""
+    code, stdout, stderr = invoke(*RENDER, "-o", str(tmp_path))
+    assert (code, stdout) == (2, "")
+    assert stderr == f"error: {tmp_path}: cannot write: Is a directory — choose another path\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("data_root", ["/mnt/mirror", "/mnt/mirror/"])
+def test_set_data_root_retargets_every_path(data_root: str) -> None:
+    """`--set data_root=/mnt/mirror` moves every path (and only the root) to the mirror."""
+    code, stdout, _ = invoke(*RENDER, "--set", f"data_root={data_root}")
+    assert code == 0
+    default = all_paths(yaml.safe_load(HEAVY_CODE_AGGRESSIVE.read_text()))
+    assert len(default) == 6 * 5 + 2
+    assert all_paths(yaml.safe_load(stdout)) == [
+        path.replace(DEFAULT_ROOT, "/mnt/mirror", 1) for path in default
+    ]
+    assert DEFAULT_ROOT not in stdout
+
+
+def test_set_proxy_model_changes_field_and_token_count() -> None:
+    """`--set proxy_model_id=olmo3_60m` changes exactly the field and the 600M header line."""
+    code, stdout, _ = invoke(*RENDER, "--set", "proxy_model_id=olmo3_60m")
+    assert code == 0
+    before = HEAVY_CODE_AGGRESSIVE.read_text().splitlines()
+    after = stdout.splitlines()
+    assert len(after) == len(before)
+    assert [(a, b) for a, b in zip(before, after, strict=True) if a != b] == [
+        (
+            "# Expected training tokens: 0.5 x 20 x 14M = 140M",
+            "# Expected training tokens: 0.5 x 20 x 60M = 600M",
+        ),
+        ("proxy_model_id: olmo3_14m", "proxy_model_id: olmo3_60m"),
+    ]
+
+
+def test_set_numbers_are_read_as_numbers() -> None:
+    """`--set chinchilla_multiple=1 --set seed=7` writes numbers and 280M training tokens."""
+    code, stdout, _ = invoke(*RENDER, "--set", "chinchilla_multiple=1", "--set", "seed=7")
+    assert code == 0
+    config = yaml.safe_load(stdout)
+    assert (config["chinchilla_multiple"], config["seed"]) == (1, 7)
+    assert "# Expected training tokens: 1 x 20 x 14M = 280M" in stdout.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        pytest.param(
+            "nodez=2", "--set: nodez: unknown key — did you mean 'nodes'? known: ", id="unknown-key"
+        ),
+        pytest.param(
+            "chinchilla_multiple=abc",
+            "--set: chinchilla_multiple: must be a number, got 'abc'",
+            id="not-a-number",
+        ),
+        pytest.param(
+            "nodes=1.5",
+            "--set: nodes: Input should be a valid integer, got 1.5",
+            id="float-for-int",
+        ),
+        pytest.param(
+            "nodes=0", "--set: nodes: Input should be greater than or equal to 1", id="zero-nodes"
+        ),
+        pytest.param(
+            "nodes", "--set: 'nodes': expected KEY=VALUE — e.g. --set seed=7", id="no-equals"
+        ),
+        pytest.param(
+            "data_root=", "--set: data_root: must be a path or URL, got ''", id="empty-root"
+        ),
+        pytest.param(
+            "proxy_model_id=olmo9_1m",
+            "--set: proxy_model_id: unknown proxy model 'olmo9_1m' — known: olmo3_1m, ",
+            id="unknown-proxy-model",
+        ),
+    ],
+)
+def test_bad_set_is_one_line_error_and_writes_nothing(
+    tmp_path: Path, item: str, message: str
+) -> None:
+    """A bad `--set` exits 2 with one `error: --set: KEY: ...` line; nothing is written."""
+    target = tmp_path / "config.yaml"
+    out = tmp_path / "out"
+    for args in (
+        [*RENDER, "--set", item, "-o", str(target)],
+        ["generate", "--root", str(REPO), "--out", str(out), "--set", item],
+    ):
+        code, stdout, stderr = invoke(*args)
+        assert (code, stdout) == (2, ""), args
+        assert stderr.startswith(f"error: {message}"), stderr
+        assert stderr.count("\n") == 1 and stderr.endswith("\n")
+    assert not target.exists()
+    assert not out.exists()
+
+
+# --- root discovery -------------------------------------------------------------------
+
+
+def test_commands_find_the_project_from_a_subfolder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --root, list, render and generate use the nearest project above the cwd."""
+    aggressive = (REPO / "schemes" / "weighting" / "aggressive.yaml").read_text()
+    edited = aggressive.replace("weight: 70", "weight: 71").replace(
+        "description: Aggressive", "description: Edited"
+    )
+    root = make_project(tmp_path, {"schemes/weighting/aggressive.yaml": edited})
+    monkeypatch.chdir(root / "schemes" / "weighting")
+    code, stdout, _ = invoke("list")
+    assert code == 0
+    assert "  aggressive          Edited upsampling" in stdout.splitlines()[3]
+    code, stdout, _ = invoke("render", "aggressive", "heavy_code")
+    assert code == 0
+    assert stdout == render("aggressive", "heavy_code", root=root)
+    assert "            weight: 71" in stdout.splitlines()
+    assert invoke("generate")[0] == 0
+    assert sorted(tree(root / "generated")) == FAMILY_FILES
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["list"], ["render", "aggressive", "heavy_code"], ["generate"], ["generate", "--check"]],
+)
+@pytest.mark.parametrize("folder", ["empty", "absent"])
+def test_root_without_specs_is_one_line_error(
+    tmp_path: Path, command: list[str], folder: str
+) -> None:
+    """`--root` at a folder without schemes/ and templates/ exits 2 with one line."""
+    root = tmp_path / folder
+    if folder == "empty":
+        root.mkdir()
+    code, stdout, stderr = invoke(*command, "--root", str(root))
+    assert (code, stdout) == (2, "")
+    assert stderr == (
+        f"error: {root}: has no schemes/ and templates/ folders"
+        " — pass the folder that holds them with --root\n"
+    )
+    assert sorted(tmp_path.iterdir()) == ([root] if folder == "empty" else [])
+
+
+# --- help and exit codes --------------------------------------------------------------
+
+
+def _commands(command: Any, path: str) -> Iterator[tuple[str, Any]]:
+    yield path, command
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        yield from _commands(sub, f"{path} {name}")
+
+
+def test_every_command_option_and_argument_has_help() -> None:
+    """Every command, and every option and argument of each, has non-empty help text."""
+    commands = list(_commands(typer.main.get_command(app), "qupsample"))
+    assert {"qupsample list", "qupsample render", "qupsample generate"} <= {p for p, _ in commands}
+    missing = []
+    for path, command in commands:
+        if not (command.help or "").strip():
+            missing.append(path)
+        for param in command.params:
+            if not (getattr(param, "help", None) or "").strip():
+                missing.append(f"{path} {param.name}")
+    assert missing == []
+
+
+def test_help_lists_commands_and_exit_codes() -> None:
+    """`qupsample --help` lists the commands and the exit-code table."""
+    code, stdout, _ = invoke("--help")
+    assert code == 0
+    text = " ".join(stdout.split())
+    for command in ("list", "render", "generate"):
+        assert f" {command} " in text
+    assert "Exit codes: 0 ok; 1 differences found (generate --check); 2 user error" in text
+    assert "3 mix not feasible" in text
+    assert "70 internal error" in text
+
+
+@pytest.mark.parametrize(
+    ("module", "function", "args"),
+    [
+        ("qupsample.specs", "list_specs", ["list", "--root", str(REPO)]),
+        ("qupsample.render", "find_target", RENDER),
+        ("qupsample.generate", "plan_outputs", ["generate", "--root", str(REPO), "--check"]),
+    ],
+)
+def test_internal_error_exits_70_with_traceback(
+    monkeypatch: pytest.MonkeyPatch, module: str, function: str, args: list[str]
+) -> None:
+    """An unexpected exception inside the library exits 70 and prints its traceback."""
+
+    def boom(*_: object, **__: object) -> None:
+        raise RuntimeError("boom")
+
+    # By module object: the package exports functions named like its modules.
+    monkeypatch.setattr(importlib.import_module(module), function, boom)
+    code, stdout, stderr = invoke(*args)
+    assert (code, stdout) == (70, "")
+    assert "Traceback (most recent call last):" in stderr
+    assert "RuntimeError: boom" in stderr
+    assert stderr.endswith("internal error: this is a bug in qupsample, please report it\n")
+
+
+# --- real processes -------------------------------------------------------------------
+
+IMPORTS_PROBE = """\
+import json, sys
+root = sys.argv[1]
+from qupsample.cli import main
+for args in (["--help"], ["list", "--root", root], ["render", "aggressive", "heavy_code", "--root", root]):
+    sys.argv = ["qupsample", *args]
+    try:
+        main()
+    except SystemExit as exc:
+        assert exc.code in (0, None), (args, exc.code)
+storage = {"s3fs", "botocore", "aiobotocore", "fsspec", "boto3"}
+print("MODULES", json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in storage)))
+"""  # noqa: E501
+
+
+def test_help_list_and_render_import_no_storage_libraries() -> None:
+    """--help, list and render never import s3fs, botocore, aiobotocore or fsspec."""
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORTS_PROBE, str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "Exit codes:" in result.stdout
+    assert "  heavy_code " in result.stdout
+    assert "name: quality-upsampling-aggressive-heavy-code" in result.stdout
+    assert result.stdout.splitlines()[-1] == "MODULES []"
+
+
+def test_python_dash_m_shows_help() -> None:
+    """`python -m qupsample --help` prints the usage and the exit codes."""
+    result = subprocess.run(
+        [sys.executable, "-m", "qupsample", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.startswith("Usage: python -m qupsample [OPTIONS] COMMAND [ARGS]...")
+    assert "Exit codes:" in result.stdout
+
+
+def test_installed_entry_point_renders_from_a_project_subfolder() -> None:
+    """The installed `qupsample` script, run in tests/, finds the repo and prints the config."""
+    script = Path(sys.executable).with_name("qupsample")
+    result = subprocess.run(
+        [str(script), "render", "aggressive", "heavy_code"],
+        capture_output=True,
+        cwd=REPO / "tests",
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (0, b"")
+    assert result.stdout == HEAVY_CODE_AGGRESSIVE.read_bytes()

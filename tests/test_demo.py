@@ -1,0 +1,90 @@
+"""Tests for qupsample.demo and `qupsample demo`: a synthetic corpus resolved end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from qupsample.cli import app
+from qupsample.demo import run_demo
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def npy_folders(data: Path) -> list[Path]:
+    return sorted({path.parent for path in data.rglob("*.npy")})
+
+
+def corpus_files(folder: Path) -> dict[str, int]:
+    """Every file under `folder` (relative path -> size)."""
+    return {
+        path.relative_to(folder).as_posix(): path.stat().st_size
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+
+
+def test_demo_command_writes_corpus_and_prints_a_feasible_table(tmp_path: Path) -> None:
+    """`qupsample demo DIR` writes .npy files plus sidecars and prints only feasible leaves."""
+    result = CliRunner().invoke(app, ["demo", str(tmp_path), "--root", str(ROOT)])
+    assert result.exit_code == 0, result.stderr
+    data = tmp_path / "data"
+    folders = npy_folders(data)
+    npy = sorted(data.rglob("*.npy"))
+    tokens = sum(path.stat().st_size for path in npy) // 4
+    assert result.stderr.splitlines()[0] == (
+        f"wrote {len(npy)} .npy files ({tokens:,} tokens) in {len(folders)} folders under {data}"
+    )
+    for folder in folders:
+        assert (folder / "_metadata.json").is_file()
+        parts = sorted(folder.glob("*.npy"))
+        assert len(parts) >= 2
+        assert all(part.with_name(part.name + ".json").is_file() for part in parts)
+    config = tmp_path / "heavy_code-gradual.yaml"
+    assert config.is_file()
+    assert f"next: qupsample resolve {config} --format json" in result.stderr
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in result.stdout.splitlines()
+        if line.startswith("│")
+    ]
+    assert len(rows) >= 10
+    assert {row[0] for row in rows} == {"all_dressed", "arxiv", "wikipedia"}
+    for row in rows:
+        repetition, limit, flag = float(row[6].rstrip("x")), float(row[7].rstrip("x")), row[8]
+        assert 0 < repetition <= limit
+        assert flag == ""
+    assert "OVER LIMIT" not in result.stdout
+    assert "feasible up to" in result.stdout
+
+
+def test_run_demo_is_deterministic_and_counts_only_npy(tmp_path: Path) -> None:
+    """Two demo runs write the same corpus and give identical mixes; sidecars are never counted."""
+    first_corpus, first_config, first = run_demo(tmp_path / "one", root=ROOT)
+    second_corpus, second_config, second = run_demo(tmp_path / "two", root=ROOT)
+    assert corpus_files(first_corpus.data_root) == corpus_files(second_corpus.data_root)
+    assert (first_corpus.files, first_corpus.tokens, first_corpus.folders) == (
+        second_corpus.files,
+        second_corpus.tokens,
+        second_corpus.folders,
+    )
+    assert first.leaves == second.leaves
+    assert first.training_tokens == second.training_tokens
+    one, two = str(first_corpus.data_root), str(second_corpus.data_root)
+    assert [
+        (p.path.replace(one, ""), p.leaf, p.objects, p.tokens, p.weight) for p in first.paths
+    ] == [(p.path.replace(two, ""), p.leaf, p.objects, p.tokens, p.weight) for p in second.paths]
+    assert first_config.read_text(encoding="utf-8").replace(one, "") == second_config.read_text(
+        encoding="utf-8"
+    ).replace(two, "")
+    assert first.infeasible == []
+    assert first.training_tokens <= 0.8 * (first.max_training_tokens or 0)
+    # Each listed glob counts exactly the folder's .npy files, not their .json sidecars.
+    listed = [row for row in first.paths if row.objects is not None]
+    assert listed
+    for row in listed:
+        folder = Path(row.path.removesuffix("/*.npy"))
+        parts = list(folder.glob("*.npy"))
+        assert row.objects == len(parts)
+        assert row.tokens == sum(part.stat().st_size for part in parts) // 4
