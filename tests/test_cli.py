@@ -16,7 +16,7 @@ import yaml
 from typer.testing import CliRunner
 
 from qupsample.cli import app
-from qupsample.render import render
+from qupsample.renderer import render
 
 REPO = Path(__file__).resolve().parents[1]
 FAMILY = "quality_upsampling"
@@ -304,8 +304,8 @@ def test_help_lists_commands_and_exit_codes() -> None:
     ("module", "function", "args"),
     [
         ("qupsample.specs", "list_specs", ["list", "--root", str(REPO)]),
-        ("qupsample.render", "find_target", RENDER),
-        ("qupsample.generate", "plan_outputs", ["generate", "--root", str(REPO), "--check"]),
+        ("qupsample.renderer", "find_target", RENDER),
+        ("qupsample.generator", "plan_outputs", ["generate", "--root", str(REPO), "--check"]),
     ],
 )
 def test_internal_error_exits_70_with_traceback(

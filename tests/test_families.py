@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from qupsample.cli import app
 from qupsample.demo import write_demo_corpus
-from qupsample.generate import generate
-from qupsample.render import render
+from qupsample.generator import generate
+from qupsample.renderer import render
 from qupsample.resolve import resolve
 
 REPO = Path(__file__).resolve().parents[1]

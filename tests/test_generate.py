@@ -1,4 +1,4 @@
-"""Tests for qupsample.generate: golden files, idempotence, `--check`, orphans, batch_run.sh."""
+"""Tests for qupsample.generator: golden files, idempotence, `--check`, orphans, batch_run.sh."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from qupsample.cli import app
-from qupsample.generate import generate
+from qupsample.generator import generate
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "golden"

@@ -1,4 +1,4 @@
-"""Tests for qupsample.render: the launch configs' bytes, content, and hostile names."""
+"""Tests for qupsample.renderer: the launch configs' bytes, content, and hostile names."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from qupsample.cli import app
 from qupsample.errors import RenderError
 from qupsample.models import Bucket, Layout, Profile, Scheme, SourceSpec, TopicSpec
-from qupsample.render import Target, render, render_target
+from qupsample.renderer import Target, render, render_target
 from qupsample.specs import Loaded, Project, load_project
 from qupsample.yamltext import comment_text, yaml_quoted, yaml_scalar
 

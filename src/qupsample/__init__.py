@@ -4,7 +4,25 @@
 `qupsample.resolve.resolve(...)` computes a config's per-path mixture weights.
 """
 
-from qupsample.generate import generate
-from qupsample.render import render
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from qupsample.generator import generate
+    from qupsample.renderer import render
 
 __all__ = ["generate", "render"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so `qupsample --help` does not pay for pydantic and Jinja.
+    if name == "render":
+        from qupsample.renderer import render
+
+        return render
+    if name == "generate":
+        from qupsample.generator import generate
+
+        return generate
+    raise AttributeError(f"module 'qupsample' has no attribute {name!r}")

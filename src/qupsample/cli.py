@@ -174,7 +174,7 @@ def render(
     root: RootOption = None,
 ) -> None:
     """Print the olmix launch config of SCHEME x PROFILE (the bytes generate writes)."""
-    from qupsample.render import render as render_config
+    from qupsample.renderer import render as render_config
 
     text = render_config(
         scheme,
@@ -220,7 +220,7 @@ def generate(
     root: RootOption = None,
 ) -> None:
     """Write every family's configs, README.md and batch_run.sh."""
-    from qupsample.generate import generate as generate_all
+    from qupsample.generator import generate as generate_all
 
     report = generate_all(
         out,
@@ -503,7 +503,7 @@ def _print_table(mix: Mix) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from qupsample.render import human_count
+    from qupsample.renderer import human_count
 
     table = Table(title=mix.name, title_justify="left")
     for column in ("source", "topic", "bucket"):

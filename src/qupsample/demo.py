@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 from qupsample.files import write_atomic
 from qupsample.models import DTYPE_SIZES, placeholders
-from qupsample.render import render
+from qupsample.renderer import render
 from qupsample.resolve import Mix, resolve
 from qupsample.specs import Project, load_project
 

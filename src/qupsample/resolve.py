@@ -231,7 +231,7 @@ def load_config(config: ConfigInput, *, root: Path | str | None = None) -> Exper
         path = Path(config)
         where = str(config)
         if isinstance(config, str) and _PAIR.match(config) and not path.exists():
-            from qupsample.render import render
+            from qupsample.renderer import render
 
             scheme, profile = config.split(":")
             where = f"{scheme}:{profile} (rendered)"

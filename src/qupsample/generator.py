@@ -14,7 +14,7 @@ from typing import Any
 from qupsample.errors import UserError, located
 from qupsample.files import write_atomic
 from qupsample.models import Settings
-from qupsample.render import OUTPUT_DIR, Target, apply_overrides, render_target, render_template
+from qupsample.renderer import OUTPUT_DIR, Target, apply_overrides, render_target, render_template
 from qupsample.specs import FamilySpecs, Project, load_project
 
 
