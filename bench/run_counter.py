@@ -1,0 +1,93 @@
+"""Run one token counter against the lab, in a process of its own, and write a JSON result.
+
+    python bench/run_counter.py qupsample --endpoint URL --config C.yaml --cache-dir D --out R
+    python bench/run_counter.py naive --endpoint URL --globs GLOBS.txt --out R
+
+`qupsample-raw-timestamps` is `qupsample` given an s3fs session whose parser leaves
+timestamps as text: a what-if for a proposed change, not what qupsample ships.
+
+The result holds the tokens per glob, the counting call's wall time (imports of s3fs
+included for both counters, since both need it cold), the process's CPU time and peak
+RSS (`ru_maxrss`: the whole process, interpreter included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def _qupsample(args: argparse.Namespace, options: dict[str, Any] | None = None) -> dict[str, int]:
+    from qupsample.resolve import resolve
+
+    mix = resolve(
+        args.config,
+        storage_options={"endpoint_url": args.endpoint, **(options or {})},
+        cache_dir=args.cache_dir,
+    )
+    return {row.path: int(row.tokens or 0) for row in mix.paths}
+
+
+def _qupsample_raw_timestamps(args: argparse.Namespace) -> dict[str, int]:
+    # What-if: the same resolve, with an s3fs session whose response parser keeps
+    # LastModified as text instead of parsing it with dateutil (qupsample never reads it).
+    from aiobotocore.session import AioSession
+
+    session = AioSession()
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+    return _qupsample(args, {"session": session})
+
+
+def _naive(args: argparse.Namespace) -> dict[str, int]:
+    from naive_counter import count_naive
+
+    globs = Path(args.globs).read_text(encoding="utf-8").split()
+    return count_naive(globs, {"endpoint_url": args.endpoint})
+
+
+COUNTERS = {
+    "qupsample": _qupsample,
+    "qupsample-raw-timestamps": _qupsample_raw_timestamps,
+    "naive": _naive,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse, count once, write the result."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("counter", choices=sorted(COUNTERS))
+    parser.add_argument("--endpoint", required=True, help="the proxy's URL")
+    parser.add_argument("--config", help="qupsample: the launch config")
+    parser.add_argument("--cache-dir", help="qupsample: the token-count cache folder")
+    parser.add_argument("--globs", help="naive: a file of globs, one a line")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    if args.counter != "naive":
+        # Import qupsample's own modules first: s3fs comes in during the call.
+        import qupsample.resolve  # noqa: F401
+    count = COUNTERS[args.counter]
+    started = time.perf_counter()
+    tokens = count(args)
+    wall = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    heavy = sorted(m for m in ("s3fs", "botocore", "aiobotocore") if m in sys.modules)
+    result: dict[str, Any] = {
+        "counter": args.counter,
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "imported": heavy,
+        "tokens": tokens,
+    }
+    Path(args.out).write_text(json.dumps(result, sort_keys=True) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
