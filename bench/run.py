@@ -783,10 +783,8 @@ def _memory_note(small: FilesResult, large: FilesResult) -> str:
         f"a cold run peaks at {rss_small:.0f} MB at F={small.files} and {rss_large:.0f} MB at"
         f" F={large.files} ({rss_large / rss_small:.2f}x; a warm run, which never imports"
         f" s3fs, {warm:.0f} MB). The growth is {per_entry:.1f} KB per listed object (sidecars"
-        " included): `count_tokens` keeps every folder's listing, as s3fs's entry dicts (also"
-        " held in s3fs's listing cache), until the last folder is listed, then matches and"
-        " sums. Reducing each listing to its globs' counts as it arrives (and dropping the"
-        " cache entry) would make memory grow with folders, not objects."
+        " included): `count_tokens` keeps a (name, is-file, size) tuple per listed entry"
+        " until the last folder is listed, and drops s3fs's listing cache after each listing."
     )
 
 
@@ -804,8 +802,8 @@ def effective_command(args: argparse.Namespace) -> str:
     ]
     if args.stock_listing:
         parts.append("--stock-listing")
-    if not args.what_if:
-        parts.append("--no-what-if")
+    if args.what_if:
+        parts.append("--what-if")
     return " ".join(parts)
 
 
@@ -870,10 +868,11 @@ def main(argv: list[str] | None = None) -> int:
         help="serve LIST with stock moto (a full bucket scan per request)",
     )
     parser.add_argument(
-        "--no-what-if",
+        "--what-if",
         dest="what_if",
-        action="store_false",
-        help="skip the what-if run (qupsample with raw timestamps)",
+        action="store_true",
+        help="also run qupsample with an s3fs session of the benchmark's own that leaves"
+        " timestamps unparsed (the session qupsample itself now builds)",
     )
     parser.add_argument(
         "--profile",

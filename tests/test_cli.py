@@ -295,7 +295,7 @@ def test_help_lists_commands_and_exit_codes() -> None:
     text = " ".join(stdout.split())
     for command in ("list", "render", "generate"):
         assert f" {command} " in text
-    assert "Exit codes: 0 ok; 1 differences found (generate --check); 2 user error" in text
+    assert "Exit codes: 0 ok; 1 differences found (generate --check, diff); 2 user error" in text
     assert "3 mix not feasible" in text
     assert "70 internal error" in text
 

@@ -43,7 +43,12 @@ def test_demo_command_writes_corpus_and_prints_a_feasible_table(tmp_path: Path) 
         assert all(part.with_name(part.name + ".json").is_file() for part in parts)
     config = tmp_path / "heavy_code-gradual.yaml"
     assert config.is_file()
-    assert f"next: qupsample resolve {config} --format json" in result.stderr
+    next_line = result.stderr.splitlines()[-1]
+    assert next_line.startswith(f"next: qupsample resolve {config} --training-tokens ")
+    # The suggested next step works as printed.
+    args = next_line.removeprefix("next: qupsample ").split()
+    follow = CliRunner().invoke(app, args)
+    assert follow.exit_code == 0, follow.stderr
     rows = [
         [cell.strip() for cell in line.split("│")[1:-1]]
         for line in result.stdout.splitlines()

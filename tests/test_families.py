@@ -451,3 +451,100 @@ def test_plot_cli_without_matplotlib_says_how_to_install(
     assert code == 2
     assert err == "error: plot: matplotlib is not installed — pip install 'qupsample[plot]'\n"
     assert not out.exists()
+
+
+# --- edges ------------------------------------------------------------------------------------
+
+
+def test_a_second_sweep_keeps_the_first(tmp_path: Path) -> None:
+    """Sweeps of different keys live side by side: the second does not remove the first."""
+    root = sweep_project(tmp_path)
+    out = tmp_path / "sweeps"
+    generate(out, root=root, sweep=("chinchilla_multiple", ["0.5", "1"]))
+    report = generate(out, root=root, sweep=("proxy_model_id", ["olmo3_14m", "olmo3_60m"]))
+    assert report.orphaned == []
+    assert (out / "quality_upsampling" / "chinchilla_multiple-1" / "heavy_code").is_dir()
+    again = generate(out, root=root, sweep=("chinchilla_multiple", ["0.5"]), check=True)
+    # A sweep owns the folders of its own values only.
+    assert (again.orphaned, again.differs) == ([], False)
+
+
+def test_generate_one_family(tmp_path: Path) -> None:
+    """`generate --family quality_thresholds` writes that family only; unknown names suggest."""
+    code, _, err = invoke(
+        "generate", "--family", "quality_thresholds", "--out", str(tmp_path), "--root", str(REPO)
+    )
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["quality_thresholds"]
+    code, _, err = invoke("generate", "--family", "quality_tresholds", "--root", str(REPO))
+    assert code == 2
+    assert "did you mean 'quality_thresholds'?" in err
+
+
+def test_retargeted_family_readme_names_the_data_root(tmp_path: Path) -> None:
+    """The family README shows the data_root the configs were built on."""
+    generate(tmp_path, root=REPO, overrides={"data_root": "/mnt/mirror"})
+    readme = (tmp_path / "quality_upsampling" / "README.md").read_text(encoding="utf-8")
+    assert "built on `data_root` = `/mnt/mirror`" in readme
+
+
+def test_diff_offline_refuses_weights_that_need_counts() -> None:
+    """Offline, threshold configs cannot be compared: one line, exit 2, never 'same mix'."""
+    code, out, err = invoke(
+        "diff", "top10pct:heavy_code", "top30pct:heavy_code", "--offline", "--root", str(REPO)
+    )
+    assert (code, out) == (2, "")
+    assert err.startswith("error: top10pct:heavy_code: weights need token counts")
+    assert "drop --offline" in err
+
+
+def test_template_syntax_error_is_a_user_error(tmp_path: Path) -> None:
+    """A Jinja syntax error in the config template is one line naming the file: exit 2."""
+    root = sweep_project(tmp_path)
+    template = root / "templates" / "olmix-experiment.yaml.j2"
+    template.write_text("{% for %}\n", encoding="utf-8")
+    code, _, err = invoke("render", "aggressive", "heavy_code", "--root", str(root))
+    assert code == 2
+    assert err.startswith("error: templates/olmix-experiment.yaml.j2:1: ")
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("value", "printed"), [("1e-3", "0.001"), ("2.5E2", "250.0")])
+def test_set_reads_exponent_numbers(value: str, printed: str) -> None:
+    """`--set chinchilla_multiple=1e-3` is a number, as in spec files."""
+    text = render("aggressive", "heavy_code", root=REPO, overrides={"chinchilla_multiple": value})
+    assert f"\nchinchilla_multiple: {printed}\n" in text
+
+
+@pytest.mark.parametrize(
+    ("paths", "extra", "message"),
+    [
+        (["gs://bkt/x/*.npy"], [], "no filesystem for gs://"),
+        (["foo://bkt/x/*.npy"], [], "foo://bkt/x/*.npy: "),
+        (["s3://bkt/x/*.npy"], ["--endpoint-url", "http://127.0.0.1:99999"], "not a valid URI"),
+        (["s3://bkt/x/*.npy"], ["--endpoint-url", "http://[::1"], "Invalid IPv6 URL"),
+    ],
+)
+def test_bad_urls_and_endpoints_are_one_line_errors(
+    tmp_path: Path, paths: list[str], extra: list[str], message: str
+) -> None:
+    """Unknown protocols and malformed endpoints exit 2 with one line, never a traceback."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"name": "t", "proxy_model_id": "olmo3_14m", "sources": [{"name": "a", "paths": paths}]}
+        )
+    )
+    code, _, err = invoke("resolve", str(config), "--no-cache", *extra)
+    assert code == 2, err
+    assert err.startswith("error: ")
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_storage_timeouts_bound_a_silent_endpoint_under_30_seconds() -> None:
+    """Default S3 timeouts x attempts stay under the 30 s a silent endpoint may take."""
+    from qupsample import storage
+
+    worst = storage._MAX_ATTEMPTS * max(storage._CONNECT_TIMEOUT_S, storage._READ_TIMEOUT_S)
+    assert worst < 30

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from qupsample.resolve import Mix
 
 EXIT_CODES = """\
-Exit codes: 0 ok; 1 differences found (generate --check); 2 user error (one line on
+Exit codes: 0 ok; 1 differences found (generate --check, diff); 2 user error (one line on
 stderr: error: <file>: <field>: <what> — <how to fix>); 3 mix not feasible (a leaf
 over its max_repetition_factor); 70 internal error (a traceback: please report it)."""
 
@@ -217,6 +217,9 @@ def generate(
     ] = None,
     template: TemplateOption = None,
     offline: OfflineMixOption = False,
+    family: Annotated[
+        str | None, typer.Option("--family", help="Generate this family only [default: all].")
+    ] = None,
     root: RootOption = None,
 ) -> None:
     """Write every family's configs, README.md and batch_run.sh."""
@@ -231,6 +234,7 @@ def generate(
         sweep=_sweep(sweep),
         template=template,
         offline=offline,
+        family=family,
     )
     for label, paths in (
         ("stale", report.stale),
@@ -347,8 +351,8 @@ class DiffFormat(StrEnum):
 
 @app.command()
 def diff(
-    a: Annotated[str, typer.Argument(help="A config file or SCHEME:PROFILE.")],
-    b: Annotated[str, typer.Argument(help="Another config file or SCHEME:PROFILE.")],
+    a: Annotated[str, typer.Argument(metavar="A", help="A config file or SCHEME:PROFILE.")],
+    b: Annotated[str, typer.Argument(metavar="B", help="Another config file or SCHEME:PROFILE.")],
     format_: Annotated[
         DiffFormat, typer.Option("--format", "-f", help="table or json.")
     ] = DiffFormat.table,
@@ -417,7 +421,10 @@ def _print_diff(result: MixDiff, tokens: bool) -> None:
 @app.command()
 def plot(
     configs: Annotated[
-        list[str], typer.Argument(help="Config files or SCHEME:PROFILE pairs, one bar each.")
+        list[str],
+        typer.Argument(
+            metavar="CONFIG...", help="Config files or SCHEME:PROFILE pairs, one bar each."
+        ),
     ],
     output: Annotated[
         Path, typer.Option("-o", "--output", help="The picture to write: FILE.png or FILE.svg.")
@@ -460,7 +467,10 @@ def demo(
         err=True,
     )
     _print_mix(mix, Format.table)
-    typer.echo(f"next: qupsample resolve {config} --format json", err=True)
+    typer.echo(
+        f"next: qupsample resolve {config} --training-tokens {mix.training_tokens} --format json",
+        err=True,
+    )
 
 
 @contextmanager

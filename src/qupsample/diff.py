@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from qupsample.errors import UserError, located
 from qupsample.resolve import ConfigInput, Mix, resolve
 
 # Weights closer than this are equal: float noise, far below the printed precision.
@@ -76,6 +77,15 @@ def _resolve(
     root: Path | str | None,
 ) -> Mix:
     mix = resolve(config, offline=True, root=root)
+    if mix.needs_counts and offline:
+        raise UserError(
+            located(
+                str(config) if isinstance(config, str | Path) else mix.name,
+                None,
+                f"weights need token counts ({', '.join(mix.needs_counts[:3])}, ...)",
+                "drop --offline to compare them",
+            )
+        )
     if (tokens or mix.needs_counts) and not offline:
         mix = resolve(
             config, storage_options=storage_options, root=root, training_tokens=mix.training_tokens

@@ -7,7 +7,7 @@ each atomically, so an error leaves the output folder as it was.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from qupsample.errors import UserError, located
 from qupsample.files import write_atomic
 from qupsample.models import Settings
 from qupsample.renderer import OUTPUT_DIR, Target, apply_overrides, render_target, render_template
-from qupsample.specs import FamilySpecs, Project, load_project
+from qupsample.specs import FamilySpecs, Project, load_project, suggest
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,6 @@ class GenerateReport:
     """What `generate` wrote or, with `check`, what differs from the specs."""
 
     out: Path
-    check: bool
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
@@ -98,7 +97,7 @@ def _weight_cell(weight: float | None) -> str:
 
 
 def _family_context(
-    project: Project, family: FamilySpecs, targets: list[Target], settings: Settings
+    project: Project, family: FamilySpecs, targets: list[Target], variant: Variant
 ) -> dict[str, Any]:
     schemes = list(family.schemes.values())
     bucket_names = list(dict.fromkeys(b for s in schemes for b in s.spec.buckets))
@@ -143,6 +142,7 @@ def _family_context(
             "output": family.spec.output,
         },
         "layout": project.layout,
+        "data_root": variant.data_root,
         "layout_file": "schemes/layout.yaml",
         "schemes": [
             {"name": s.name, "file": s.file, "description": s.spec.description} for s in schemes
@@ -167,7 +167,7 @@ def _family_context(
             }
             for t in targets
         ],
-        "settings": list(settings.model_dump(exclude_none=True).items()),
+        "settings": list(variant.settings.model_dump(exclude_none=True).items()),
     }
 
 
@@ -197,7 +197,7 @@ def plan_outputs(
                     storage_options=storage_options,
                 )
                 files.append(OutputFile(target.path, text))
-            context = _family_context(project, family, targets, variant.settings)
+            context = _family_context(project, family, targets, variant)
             folder = targets[0].folder
             for name, template_name, executable in (
                 ("README.md", family.spec.readme_template, False),
@@ -228,6 +228,7 @@ def generate(
     template: str | None = None,
     offline: bool = False,
     storage_options: Mapping[str, Any] | None = None,
+    family: str | None = None,
 ) -> GenerateReport:
     """Generate every family's configs, README.md and batch_run.sh.
 
@@ -243,6 +244,7 @@ def generate(
         template: a template of `templates/` instead of each family's, e.g. "olmix-mix".
         offline: for a template with a `mix:` block, list no storage.
         storage_options: s3fs options, where a `mix:` block needs token counts.
+        family: generate this family only.
 
     Returns:
         A report of the files written (or, with `check`, the differences found). Files in
@@ -250,6 +252,12 @@ def generate(
         lists them and a normal run removes them.
     """
     project = load_project(root)
+    if family is not None:
+        if family not in project.families:
+            raise UserError(
+                located("--family", family, "unknown family", suggest(family, project.families))
+            )
+        project = replace(project, families={family: project.families[family]})
     if sweep is None:
         variants = [Variant(*apply_overrides(project, overrides))]
         default_out = project.root / OUTPUT_DIR
@@ -267,10 +275,19 @@ def generate(
         offline=offline,
         storage_options=storage_options,
     )
-    report = GenerateReport(folder, check)
+    report = GenerateReport(folder)
     expected = {file.path for file in files}
-    for family in project.families.values():
-        family_dir = folder / family.spec.output
+    # The folders this run owns: a sweep owns its value folders only, so sweeps of
+    # other keys beside it are not orphans.
+    owned = sorted(
+        {
+            f"{family_specs.spec.output}/{variant.folder}".rstrip("/")
+            for family_specs in project.families.values()
+            for variant in variants
+        }
+    )
+    for relative_dir in owned:
+        family_dir = folder / relative_dir
         if family_dir.is_dir():
             for path in sorted(family_dir.rglob("*")):
                 relative = path.relative_to(folder).as_posix()
@@ -288,8 +305,8 @@ def generate(
     if not check:
         for relative in report.orphaned:
             (folder / relative).unlink()
-        for family in project.families.values():
-            _remove_empty_dirs(folder / family.spec.output)
+        for relative_dir in owned:
+            _remove_empty_dirs(folder / relative_dir)
     return report
 
 

@@ -8,7 +8,8 @@ whatever characters it holds, can change the config's structure.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,10 @@ import jinja2.meta
 import yaml
 from pydantic import ValidationError
 
-from qupsample.errors import RenderError, SpecError, located
+from qupsample.errors import RenderError, located
 from qupsample.files import write_atomic
 from qupsample.models import (
+    PROXY_MODEL_PARAMETERS,
     ExperimentConfig,
     QualityConfig,
     Settings,
@@ -33,6 +35,7 @@ from qupsample.specs import (
     FamilySpecs,
     Project,
     load_project,
+    load_scalar,
     parse_yaml,
     suggest,
     validation_message,
@@ -69,11 +72,12 @@ def template_environment(templates: Path) -> jinja2.Environment:
     return env
 
 
-def render_template(project: Project, name: str, context: Mapping[str, Any]) -> str:
-    """Render one template of the project; template errors become `RenderError`s."""
+@contextmanager
+def _template_errors(name: str) -> Iterator[None]:
+    """Template mistakes (syntax, undefined variables, missing files) as `RenderError`s."""
     where = f"templates/{name}"
     try:
-        text = template_environment(project.templates).get_template(name).render(context)
+        yield
     except jinja2.TemplateSyntaxError as exc:
         raise RenderError(
             located(f"{where}:{exc.lineno}", None, exc.message or "syntax error")
@@ -84,6 +88,12 @@ def render_template(project: Project, name: str, context: Mapping[str, Any]) -> 
         ) from None
     except jinja2.TemplateNotFound as exc:
         raise RenderError(located(f"templates/{exc.name}", None, "template not found")) from None
+
+
+def render_template(project: Project, name: str, context: Mapping[str, Any]) -> str:
+    """Render one template of the project; template errors become `RenderError`s."""
+    with _template_errors(name):
+        text = template_environment(project.templates).get_template(name).render(context)
     # One `\n` per line and exactly one trailing newline, whatever the template did.
     return text.replace("\r\n", "\n").rstrip("\n") + "\n"
 
@@ -97,7 +107,7 @@ def _coerce(key: str, raw: Any) -> Any:
     if Settings.model_fields[key].annotation is str:
         return raw
     try:
-        value = yaml.safe_load(raw)
+        value = load_scalar(raw)
     except yaml.YAMLError:
         return raw
     return value if isinstance(value, int | float | bool | str) else raw
@@ -329,8 +339,9 @@ def find_template(project: Project, name: str) -> str:
 def _uses(project: Project, template: str, variable: str) -> bool:
     env = template_environment(project.templates)
     assert env.loader is not None
-    source = env.loader.get_source(env, template)[0]
-    return variable in jinja2.meta.find_undeclared_variables(env.parse(source))
+    with _template_errors(template):
+        source = env.loader.get_source(env, template)[0]
+        return variable in jinja2.meta.find_undeclared_variables(env.parse(source))
 
 
 def mix_block(
@@ -398,7 +409,7 @@ def render_target(
         "profile": target.profile,
         "profile_file": target.family.profiles[target.profile].file,
         "buckets": buckets,
-        "parameters": training_tokens(settings.proxy_model_id, 1) // 20,
+        "parameters": PROXY_MODEL_PARAMETERS[settings.proxy_model_id],
         "training_tokens": training_tokens(settings.proxy_model_id, settings.chinchilla_multiple),
         "canonical_path": target.canonical_path,
     }
@@ -460,4 +471,4 @@ def render(
     return text
 
 
-__all__ = ["SpecError", "Target", "build_config", "find_target", "render", "render_target"]
+__all__ = ["Target", "build_config", "find_target", "render", "render_target"]

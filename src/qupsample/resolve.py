@@ -32,7 +32,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from qupsample.cache import CachedCount, TokenCache, default_cache_dir
-from qupsample.errors import InfeasibleMixError, SpecError, UserError, WeightError, located
+from qupsample.errors import InfeasibleMixError, SpecError, UserError, located
 from qupsample.models import (
     DEFAULT_DTYPE,
     DTYPE_SIZES,
@@ -478,7 +478,6 @@ __all__ = [
     "LeafRow",
     "Mix",
     "PathRow",
-    "WeightError",
     "config_entries",
     "load_config",
     "resolve",

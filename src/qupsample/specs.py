@@ -7,6 +7,7 @@ scheme and profile files the families point at) and `templates/`.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,19 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
             )
         mapping[key] = loader.construct_object(value_node, deep=True)
     return mapping
+
+
+# YAML 1.1 wants a dot in a float (`1.0e-3`); accept `1e-3` too, as YAML 1.2 does.
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_scalar(text: str) -> Any:
+    """Read one `--set` value the way spec files are read (YAML, `1e-3` a number)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
 
 
 _UniqueKeyLoader.add_constructor(

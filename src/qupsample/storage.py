@@ -28,9 +28,9 @@ _IN_PROCESS_PROTOCOLS = frozenset({"memory"})
 _S3_PROTOCOLS = frozenset({"s3", "s3a"})
 
 # Bounded network behaviour when the user did not pass `config_kwargs`: an unreachable
-# endpoint then fails after at most _MAX_ATTEMPTS x _CONNECT_TIMEOUT_S seconds.
+# or silent endpoint fails after at most _MAX_ATTEMPTS x the timeout (under 30 s).
 _CONNECT_TIMEOUT_S = 5
-_READ_TIMEOUT_S = 30
+_READ_TIMEOUT_S = 6
 _MAX_ATTEMPTS = 3
 
 _ANON_HINT = "or pass --anon for a public bucket"
@@ -117,8 +117,16 @@ def count_tokens(
     plans: dict[str, _Plan] = {}
     for glob in ordered:
         protocol = _protocol_of(glob)
-        if protocol not in filesystems:
-            filesystems[protocol] = _open_filesystem(protocol, options, max_workers)
+        try:
+            if protocol not in filesystems:
+                filesystems[protocol] = _open_filesystem(protocol, options, max_workers)
+        except ImportError as error:
+            # fsspec names the package that serves the protocol (gcsfs, adlfs, ...).
+            raise StorageError(
+                located(glob, None, f"no filesystem for {protocol}://", str(error))
+            ) from None
+        except ValueError as error:
+            raise StorageError(located(glob, None, str(error), "check the URL")) from None
         plans[glob] = _plan(glob, protocol, filesystems[protocol])
 
     tasks: dict[tuple[str, str, str], _Plan] = {}
@@ -442,6 +450,10 @@ def _describe(
         return located(glob, None, f"cannot list {where} ({cause})", "check the path and access")
     if isinstance(error, ValueError) and str(error).startswith("Invalid endpoint"):
         return located(glob, None, "invalid endpoint URL", "check endpoint_url / AWS_ENDPOINT_URL")
+    if botocore_errors is not None and isinstance(error, botocore_errors.BotoCoreError):
+        return located(glob, None, str(error), "check endpoint_url / AWS_ENDPOINT_URL and the URL")
+    if isinstance(error, ValueError):
+        return located(glob, None, f"cannot list {where}: {error}", "check the URL")
     return None
 
 

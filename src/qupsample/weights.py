@@ -32,7 +32,6 @@ Nothing here does I/O: token counts come in as a mapping from path to count.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -58,10 +57,6 @@ _MAX_DECIMALS = 12
 # Fractions handed to round_group may drift from 1 by accumulated float error only.
 _SUM_TOLERANCE = 1e-6
 _RESERVED_KEYS = frozenset({"weight", "repetition_factor"})
-_PLAIN_SAFE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
-# YAML 1.1 reads these as booleans or null when unquoted; compared case-insensitively,
-# which quotes a few harmless spellings too.
-_YAML_WORDS = frozenset({"y", "yes", "n", "no", "true", "false", "on", "off", "null"})
 
 
 @dataclass(frozen=True)
