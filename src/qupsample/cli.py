@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 import traceback
@@ -554,4 +555,6 @@ def _print_table(mix: Mix) -> None:
 
 def main() -> None:
     """Entry point of the `qupsample` command."""
+    # Like other Unix tools, stop quietly when the reader goes away (`qupsample ... | head`).
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     app()
