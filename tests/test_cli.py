@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,13 +12,12 @@ from typing import Any
 import pytest
 import typer.main
 import yaml
+from helpers import FAMILY, REPO, invoke, make_project
 from typer.testing import CliRunner
 
 from qupsample.cli import app
 from qupsample.renderer import render
 
-REPO = Path(__file__).resolve().parents[1]
-FAMILY = "quality_upsampling"
 HEAVY_CODE_AGGRESSIVE = REPO / "generated" / FAMILY / "heavy_code" / "aggressive.yaml"
 FAMILY_FILES = sorted(
     [
@@ -34,28 +32,6 @@ FAMILY_FILES = sorted(
 )
 DEFAULT_ROOT = "s3://ai2-llm/preprocessed"
 RENDER = ["render", "aggressive", "heavy_code", "--root", str(REPO)]
-
-
-def make_project(tmp_path: Path, edits: dict[str, str] | None = None) -> Path:
-    """Copies the repo's specs and templates (quality_upsampling family only), then edits.
-
-    `edits` maps a path inside the project to its new text.
-    """
-    root = tmp_path / "project"
-    shutil.copytree(REPO / "schemes", root / "schemes")
-    shutil.copytree(REPO / "templates", root / "templates")
-    for family in (root / "schemes" / "families").glob("*.yaml"):
-        if family.stem != FAMILY:
-            family.unlink()
-    for relative, text in (edits or {}).items():
-        (root / relative).write_text(text, encoding="utf-8")
-    return root
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    """Runs the CLI in-process; returns exit code, stdout and stderr."""
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def all_paths(config: dict[str, Any]) -> list[str]:
@@ -331,7 +307,12 @@ IMPORTS_PROBE = """\
 import json, sys
 root = sys.argv[1]
 from qupsample.cli import main
-for args in (["--help"], ["list", "--root", root], ["render", "aggressive", "heavy_code", "--root", root]):
+for args in (
+    ["--help"],
+    ["list", "--root", root],
+    ["render", "aggressive", "heavy_code", "--root", root],
+    ["generate", "--check", "--root", root],
+):
     sys.argv = ["qupsample", *args]
     try:
         main()
@@ -339,11 +320,11 @@ for args in (["--help"], ["list", "--root", root], ["render", "aggressive", "hea
         assert exc.code in (0, None), (args, exc.code)
 storage = {"s3fs", "botocore", "aiobotocore", "fsspec", "boto3"}
 print("MODULES", json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in storage)))
-"""  # noqa: E501
+"""
 
 
 def test_help_list_and_render_import_no_storage_libraries() -> None:
-    """--help, list and render never import s3fs, botocore, aiobotocore or fsspec."""
+    """--help, list, render and generate never import s3fs, botocore, aiobotocore or fsspec."""
     result = subprocess.run(
         [sys.executable, "-c", IMPORTS_PROBE, str(REPO)],
         capture_output=True,

@@ -11,15 +11,13 @@ from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from helpers import REPO, invoke
 
-from qupsample.cli import app
 from qupsample.demo import write_demo_corpus
 from qupsample.generator import generate
 from qupsample.renderer import render
 from qupsample.resolve import resolve
 
-REPO = Path(__file__).resolve().parents[1]
 GOLDEN_SWEEP = REPO / "tests" / "golden_sweep"
 PROFILES = ["heavy_adult", "heavy_code", "heavy_science", "heavy_wiki"]
 THRESHOLDS = {
@@ -29,12 +27,6 @@ THRESHOLDS = {
     "top70pct": [*range(7, 19), 20],
 }
 PAIRS = [(s, p) for p in PROFILES for s in ("aggressive", "gradual", *THRESHOLDS)]
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    """Runs the CLI in-process; returns exit code, stdout and stderr."""
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -9,16 +9,14 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import helpers
 import pytest
 import yaml
-from typer.testing import CliRunner
+from helpers import FAMILY, REPO, invoke
 
-from qupsample.cli import app
 from qupsample.generator import generate
 
-REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "golden"
-FAMILY = "quality_upsampling"
 SCHEMES = ["aggressive", "gradual"]
 PROFILES = ["heavy_adult", "heavy_code", "heavy_science", "heavy_wiki"]
 CONFIGS = [f"{FAMILY}/{p}/{s}.yaml" for p in PROFILES for s in SCHEMES]
@@ -26,22 +24,8 @@ FAMILY_FILES = sorted([*CONFIGS, f"{FAMILY}/README.md", f"{FAMILY}/batch_run.sh"
 
 
 def make_project(tmp_path: Path, edits: dict[str, str] | None = None) -> Path:
-    """Copies the repo's specs and templates (the quality_upsampling family only), then edits.
-
-    `edits` maps a path inside the project to its new text. `generated/<family>/` is
-    copied too, so the copy starts up to date.
-    """
-    root = tmp_path / "project"
-    shutil.copytree(REPO / "schemes", root / "schemes")
-    shutil.copytree(REPO / "templates", root / "templates")
-    shutil.copytree(REPO / "generated" / FAMILY, root / "generated" / FAMILY)
-    for family in (root / "schemes" / "families").glob("*.yaml"):
-        if family.stem != FAMILY:
-            family.unlink()
-    for relative, text in (edits or {}).items():
-        (root / relative).parent.mkdir(parents=True, exist_ok=True)
-        (root / relative).write_text(text, encoding="utf-8")
-    return root
+    """A project copy (see helpers.make_project) whose generated/ starts up to date."""
+    return helpers.make_project(tmp_path, edits, with_generated=True)
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -64,12 +48,6 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int, int]]:
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    """Runs the CLI in-process; returns exit code, stdout and stderr."""
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture(scope="module")

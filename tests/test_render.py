@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 import math
-import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from helpers import FAMILY, PROFILE_TABLE, REPO, TOPICS, make_project
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -22,26 +22,9 @@ from qupsample.renderer import Target, render, render_target
 from qupsample.specs import Loaded, Project, load_project
 from qupsample.yamltext import comment_text, yaml_quoted, yaml_scalar
 
-REPO = Path(__file__).resolve().parents[1]
 GENERATED = REPO / "generated"
-FAMILY = "quality_upsampling"
 SCHEMES = ["aggressive", "gradual"]
 PROFILES = ["heavy_adult", "heavy_code", "heavy_science", "heavy_wiki"]
-TOPICS = [
-    "science_math_and_technology",
-    "software_development",
-    "education_and_jobs",
-    "politics",
-    "adult_content",
-    "art_and_design",
-]
-# The experiment's profiles (olmix_facts.md): all_dressed, arxiv, wikipedia; then TOPICS.
-PROFILE_TABLE = {
-    "heavy_adult": ([98, 1, 1], [15, 15, 10, 3, 50, 5]),
-    "heavy_code": ([98, 1, 1], [20, 50, 15, 5, 3, 5]),
-    "heavy_science": ([98, 1, 1], [50, 20, 15, 5, 3, 5]),
-    "heavy_wiki": ([69, 1, 30], [25, 20, 15, 3, 1, 5]),
-}
 SETTINGS = {
     "budget": "ai2/oe-base",
     "workspace": "ai2/oe-data",
@@ -75,22 +58,6 @@ BUCKETS = {
 FAST = settings(max_examples=60, deadline=None)
 # A render takes ~0.1 s (template compile and parse-back), so fewer examples there.
 RENDERS = settings(max_examples=20, deadline=None)
-
-
-def make_project(tmp_path: Path, edits: dict[str, str] | None = None) -> Path:
-    """Copies the repo's specs and templates (quality_upsampling family only), then edits.
-
-    `edits` maps a path inside the project to its new text.
-    """
-    root = tmp_path / "project"
-    shutil.copytree(REPO / "schemes", root / "schemes")
-    shutil.copytree(REPO / "templates", root / "templates")
-    for family in (root / "schemes" / "families").glob("*.yaml"):
-        if family.stem != FAMILY:
-            family.unlink()
-    for relative, text in (edits or {}).items():
-        (root / relative).write_text(text, encoding="utf-8")
-    return root
 
 
 def quality(topic: str, bucket: str, weight: int) -> dict[str, Any]:

@@ -2,51 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from helpers import FAMILY, PROFILE_TABLE, REPO, TOPICS, make_project
 from typer.testing import CliRunner
 
 from qupsample.cli import app
 from qupsample.errors import SpecError
 from qupsample.specs import find_root, load_project
 
-REPO = Path(__file__).resolve().parents[1]
-FAMILY = "quality_upsampling"
 AGGRESSIVE = "schemes/weighting/aggressive.yaml"
 HEAVY_CODE = "schemes/profiles/heavy_code.yaml"
-TOPICS = [
-    "science_math_and_technology",
-    "software_development",
-    "education_and_jobs",
-    "politics",
-    "adult_content",
-    "art_and_design",
-]
-# The experiment's profiles (olmix_facts.md): all_dressed, arxiv, wikipedia; then TOPICS.
-PROFILE_TABLE = {
-    "heavy_adult": ([98, 1, 1], [15, 15, 10, 3, 50, 5]),
-    "heavy_code": ([98, 1, 1], [20, 50, 15, 5, 3, 5]),
-    "heavy_science": ([98, 1, 1], [50, 20, 15, 5, 3, 5]),
-    "heavy_wiki": ([69, 1, 30], [25, 20, 15, 3, 1, 5]),
-}
-
-
-def make_project(tmp_path: Path, edits: dict[str, str] | None = None) -> Path:
-    """Copies the repo's specs and templates (quality_upsampling family only), then edits.
-
-    `edits` maps a path inside the project to its new text.
-    """
-    root = tmp_path / "project"
-    shutil.copytree(REPO / "schemes", root / "schemes")
-    shutil.copytree(REPO / "templates", root / "templates")
-    for family in (root / "schemes" / "families").glob("*.yaml"):
-        if family.stem != FAMILY:
-            family.unlink()
-    for relative, text in (edits or {}).items():
-        (root / relative).write_text(text, encoding="utf-8")
-    return root
 
 
 def tree(folder: Path) -> dict[str, bytes]:
