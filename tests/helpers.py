@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -48,6 +49,18 @@ def make_project(
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_text(text, encoding="utf-8")
     return root
+
+
+def all_paths(config: dict[str, Any]) -> list[str]:
+    """Every path of a parsed config, in order."""
+    paths: list[str] = []
+    for source in config["sources"]:
+        paths += source.get("paths", [])
+        for topic in source.get("topics", []):
+            paths += topic.get("paths", [])
+            for bucket in topic.get("quality", []):
+                paths += bucket["paths"]
+    return paths
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

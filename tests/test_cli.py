@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import typer.main
 import yaml
-from helpers import FAMILY, REPO, invoke, make_project
+from helpers import FAMILY, REPO, all_paths, invoke, make_project
 from typer.testing import CliRunner
 
 from qupsample.cli import app
@@ -32,18 +32,6 @@ FAMILY_FILES = sorted(
 )
 DEFAULT_ROOT = "s3://ai2-llm/preprocessed"
 RENDER = ["render", "aggressive", "heavy_code", "--root", str(REPO)]
-
-
-def all_paths(config: dict[str, Any]) -> list[str]:
-    """Every path of a parsed config, in order."""
-    paths: list[str] = []
-    for source in config["sources"]:
-        paths += source.get("paths", [])
-        for topic in source.get("topics", []):
-            paths += topic.get("paths", [])
-            for bucket in topic.get("quality", []):
-                paths += bucket["paths"]
-    return paths
 
 
 def tree(folder: Path) -> dict[str, bytes]:

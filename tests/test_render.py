@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import FAMILY, PROFILE_TABLE, REPO, TOPICS, make_project
+from helpers import FAMILY, PROFILE_TABLE, REPO, TOPICS, all_paths, make_project
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -64,18 +64,6 @@ def quality(topic: str, bucket: str, weight: int) -> dict[str, Any]:
     """The expected quality entry of one bucket of one all_dressed topic."""
     paths = [f"{ALL_DRESSED}/{topic}/vigintile_{v:04d}/*.npy" for v in BUCKETS[bucket]]
     return {"name": bucket, "weight": weight, "paths": paths}
-
-
-def all_paths(config: dict[str, Any]) -> list[str]:
-    """Every path of a parsed config, in order."""
-    paths: list[str] = []
-    for source in config["sources"]:
-        paths += source.get("paths", [])
-        for topic in source.get("topics", []):
-            paths += topic.get("paths", [])
-            for bucket in topic.get("quality", []):
-                paths += bucket["paths"]
-    return paths
 
 
 def generated(profile: str, scheme: str) -> str:
