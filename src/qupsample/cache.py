@@ -7,16 +7,16 @@ A file that cannot be read is reported in `TokenCache.corrupt` and treated as a 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from qupsample.files import replace_atomically
 
 FORMAT_VERSION = 1
 _SUBDIR = f"v{FORMAT_VERSION}"
@@ -86,7 +86,11 @@ class TokenCache:
     def put(
         self, glob: str, location: Mapping[str, str], token_size: int, count: CachedCount
     ) -> None:
-        """Store `count` atomically, replacing any earlier (or corrupt) entry."""
+        """Store `count` atomically, replacing any earlier (or corrupt) entry.
+
+        Raises:
+            OSError: the cache folder cannot be written.
+        """
         fields = _key_fields(glob, location, token_size)
         path = self._path(fields)
         record = {
@@ -97,30 +101,8 @@ class TokenCache:
             "listed_at": float(count.listed_at),
         }
         text = json.dumps(record, sort_keys=True, ensure_ascii=False, indent=1) + "\n"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # A uniquely named temporary file in the same folder, then an atomic rename:
-        # readers (and other writers) only ever see a complete file.
-        with tempfile.NamedTemporaryFile(
-            "w",
-            encoding="utf-8",
-            dir=path.parent,
-            prefix=f".{path.stem[:16]}.",
-            suffix=".tmp",
-            delete=False,
-        ) as handle:
-            temporary = Path(handle.name)
-            try:
-                handle.write(text)
-            except BaseException:
-                handle.close()
-                temporary.unlink(missing_ok=True)
-                raise
-        try:
-            temporary.replace(path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise
+        # Readers (and other writers) only ever see a complete file.
+        replace_atomically(path, text)
 
     def _path(self, fields: Mapping[str, Any]) -> Path:
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -437,9 +437,11 @@ def plot(
     root: RootOption = None,
 ) -> None:
     """Draw one stacked bar per config (topics x quality buckets, weights in %)."""
-    from qupsample.plot import plot_mixes
+    from qupsample.plot import plot_mixes, require_matplotlib
     from qupsample.resolve import resolve as resolve_mix
 
+    # Before any storage is listed: a missing extra should not cost a resolve first.
+    require_matplotlib()
     mixes = [resolve_mix(config, offline=offline, root=root) for config in configs]
     path = plot_mixes(mixes, output, title=title)
     typer.echo(f"wrote {path}", err=True)

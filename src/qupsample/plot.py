@@ -96,6 +96,14 @@ def leaf_colours(mixes: Sequence[Mix]) -> dict[str, str]:
     return colours
 
 
+def require_matplotlib() -> None:
+    """Raise the install hint as a `UserError` when matplotlib (the `plot` extra) is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UserError(INSTALL_HINT) from None
+
+
 def plot_mixes(mixes: Sequence[Mix], out: Path | str, *, title: str | None = None) -> Path:
     """Draws one stacked bar per mix (% of training tokens per leaf) to a PNG or SVG file.
 
@@ -138,13 +146,11 @@ def plot_mixes(mixes: Sequence[Mix], out: Path | str, *, title: str | None = Non
                     "resolve with token counts (not offline) before plotting",
                 )
             )
-    try:
-        from matplotlib import rc_context
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        from matplotlib.patches import Patch
-    except ImportError:
-        raise UserError(INSTALL_HINT) from None
+    require_matplotlib()
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
     colours = leaf_colours(mixes)
     slot = _BAR_SLOT
