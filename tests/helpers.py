@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from qupsample.cli import app
 
 REPO = Path(__file__).resolve().parents[1]
 FAMILY = "quality_upsampling"
+# The family's current-olmix form (`also:` in its family spec).
+LAUNCH = "quality_upsampling_launch"
 TOPICS = [
     "science_math_and_technology",
     "software_development",
@@ -20,6 +23,14 @@ TOPICS = [
     "adult_content",
     "art_and_design",
 ]
+SCHEMES = ["aggressive", "gradual"]
+PROFILES = ["heavy_adult", "heavy_code", "heavy_science", "heavy_wiki"]
+# Every file `generate` writes for the family, in both of its forms.
+FAMILY_FILES = sorted(
+    f"{folder}/{name}"
+    for folder in (FAMILY, LAUNCH)
+    for name in [*(f"{p}/{s}.yaml" for p in PROFILES for s in SCHEMES), "README.md", "batch_run.sh"]
+)
 # The experiment's profiles (olmix_facts.md): all_dressed, arxiv, wikipedia; then TOPICS.
 PROFILE_TABLE = {
     "heavy_adult": ([98, 1, 1], [15, 15, 10, 3, 50, 5]),
@@ -35,13 +46,14 @@ def make_project(
     """Copies the repo's specs and templates (quality_upsampling family only), then edits.
 
     `edits` maps a path inside the project to its new text. With `with_generated`,
-    `generated/<family>/` is copied too, so the copy starts up to date.
+    the family's folders under `generated/` are copied too, so the copy starts up to date.
     """
     root = tmp_path / "project"
     shutil.copytree(REPO / "schemes", root / "schemes")
     shutil.copytree(REPO / "templates", root / "templates")
     if with_generated:
-        shutil.copytree(REPO / "generated" / FAMILY, root / "generated" / FAMILY)
+        for folder in (FAMILY, LAUNCH):
+            shutil.copytree(REPO / "generated" / folder, root / "generated" / folder)
     for family in (root / "schemes" / "families").glob("*.yaml"):
         if family.stem != FAMILY:
             family.unlink()
@@ -67,3 +79,11 @@ def invoke(*args: str) -> tuple[int, str, str]:
     """Runs the CLI in-process; returns exit code, stdout and stderr."""
     result = CliRunner().invoke(app, list(args))
     return result.exit_code, result.stdout, result.stderr
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

@@ -12,24 +12,13 @@ from typing import Any
 import pytest
 import typer.main
 import yaml
-from helpers import FAMILY, REPO, all_paths, invoke, make_project
+from helpers import FAMILY, FAMILY_FILES, REPO, all_paths, invoke, make_project
 from typer.testing import CliRunner
 
 from qupsample.cli import app
 from qupsample.renderer import render
 
 HEAVY_CODE_AGGRESSIVE = REPO / "generated" / FAMILY / "heavy_code" / "aggressive.yaml"
-FAMILY_FILES = sorted(
-    [
-        *(
-            f"{FAMILY}/{p}/{s}.yaml"
-            for p in ("heavy_adult", "heavy_code", "heavy_science", "heavy_wiki")
-            for s in ("aggressive", "gradual")
-        ),
-        f"{FAMILY}/README.md",
-        f"{FAMILY}/batch_run.sh",
-    ]
-)
 DEFAULT_ROOT = "s3://ai2-llm/preprocessed"
 RENDER = ["render", "aggressive", "heavy_code", "--root", str(REPO)]
 

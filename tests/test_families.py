@@ -1,11 +1,10 @@
-"""Tests for the threshold family, the olmix-mix template, sweeps, diff and the hook."""
+"""Tests for the threshold family, sweeps, diff and the hook."""
 
 from __future__ import annotations
 
 import json
 import re
 import shutil
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -108,124 +107,6 @@ def test_threshold_resolve_splits_topics_by_token_counts(tmp_path: Path) -> None
             assert weights[f"all_dressed:{topic}:vigintile_{v}"] == pytest.approx(expected, 1e-12)
 
 
-# --- the olmix-mix template ------------------------------------------------------------
-
-
-def mix_groups(text: str) -> list[list[Decimal]]:
-    """The printed sibling-group weights of a `mix:` block, as exact decimals."""
-    block = text[text.index("\nmix:\n") + 1 :]
-    groups: dict[tuple[int, int], list[Decimal]] = {}
-    parents: dict[int, int] = {}
-    for number, line in enumerate(block.splitlines()):
-        match = re.fullmatch(r"( *)weight: (\d+\.\d{6})", line)
-        indent = len(line) - len(line.lstrip())
-        if match is None:
-            parents[indent] = number
-            continue
-        # The weight belongs to the entry one level up; its siblings share that entry's parent.
-        entry_indent = indent - 2
-        parent = parents.get(entry_indent - 2, -1)
-        groups.setdefault((entry_indent, parent), []).append(Decimal(match.group(2)))
-    return list(groups.values())
-
-
-def leaf_products(node: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, float]:
-    """Leaf name -> product of the printed weights along its path."""
-    products: dict[str, float] = {}
-    for name, child in node.items():
-        if not isinstance(child, dict):
-            continue
-        path = (*prefix, name)
-        if "repetition_factor" in child:
-            products[":".join(path)] = float(child["weight"])
-        else:
-            for leaf, weight in leaf_products(child, path).items():
-                products[leaf] = float(child["weight"]) * weight
-    return products
-
-
-@pytest.mark.parametrize(("scheme", "profile"), PAIRS)
-def test_mix_block_of_every_config_sums_to_one_and_matches_resolve(
-    scheme: str, profile: str, corpus: Path
-) -> None:
-    """All 24 mix blocks: groups sum to exactly 1 as printed, products match resolve."""
-    text = render(
-        scheme, profile, root=REPO, template="olmix-mix", overrides={"data_root": str(corpus)}
-    )
-    groups = mix_groups(text)
-    assert len(groups) == 8  # sources, topics of all_dressed, buckets of each of 6 topics
-    for group in groups:
-        assert sum(group) == Decimal(1)
-    config = yaml.safe_load(text)
-    products = leaf_products(config["mix"])
-    mix = resolve(config, cache=False, training_tokens=1000)
-    positive = {leaf.leaf: leaf.weight for leaf in mix.leaves if leaf.weight}
-    assert set(products) == set(positive)
-    for leaf, weight in positive.items():
-        assert products[leaf] == pytest.approx(weight, abs=1e-5)
-    if "repetition_factor" in config["mix"]["wikipedia"]:
-        assert config["mix"]["wikipedia"]["repetition_factor"] == 2.0
-
-
-@pytest.mark.parametrize("scheme", ["aggressive", "gradual", "top10pct"])
-def test_heavy_wiki_mix_keeps_wikipedia_at_30_percent(scheme: str, corpus: Path) -> None:
-    """Source weights are honoured: wikipedia is 30% of heavy_wiki's mix, not 0.006%."""
-    text = render(
-        scheme, "heavy_wiki", root=REPO, template="olmix-mix", overrides={"data_root": str(corpus)}
-    )
-    mix = yaml.safe_load(text)["mix"]
-    assert re.search(r"\n  wikipedia:\n    weight: 0\.300000\n", text)
-    assert mix["all_dressed"]["weight"] == 0.69
-    assert mix["arxiv"]["weight"] == 0.01
-
-
-def test_mix_template_works_offline_when_weights_are_explicit() -> None:
-    """`render --template olmix-mix --offline` needs no storage for weighted schemes."""
-    code, out, err = invoke(
-        "render",
-        "aggressive",
-        "heavy_code",
-        "--template",
-        "olmix-mix",
-        "--offline",
-        "--root",
-        str(REPO),
-    )
-    assert code == 0, err
-    assert out.startswith(render("aggressive", "heavy_code", root=REPO))
-    assert "\nmix:\n  all_dressed:\n    weight: 0.980000\n" in out
-
-
-def test_mix_template_offline_names_leaves_needing_counts() -> None:
-    """A threshold config's mix block needs counts: --offline fails with one line, exit 2."""
-    code, out, err = invoke(
-        "render",
-        "top10pct",
-        "heavy_code",
-        "--template",
-        "olmix-mix",
-        "--offline",
-        "--root",
-        str(REPO),
-    )
-    assert code == 2
-    assert out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith("error: quality-top10pct-heavy-code: mix: needs token counts for")
-    assert "all_dressed:software_development:vigintile_0018" in lines[0]
-
-
-def test_unknown_template_suggests_the_closest() -> None:
-    """`--template olmix-mx` is a one-line error suggesting olmix-mix.yaml.j2."""
-    code, _, err = invoke(
-        "render", "aggressive", "heavy_code", "--template", "olmix-mx", "--root", str(REPO)
-    )
-    assert code == 2
-    assert "did you mean 'olmix-mix.yaml.j2'?" in err
-    assert len(err.strip().splitlines()) == 1
-
-
 # --- sweeps -----------------------------------------------------------------------------
 
 
@@ -270,7 +151,8 @@ def test_sweep_matches_golden_files(tmp_path: Path, update_golden: bool) -> None
     }
     assert written == golden
     assert sorted(written) == [
-        f"quality_upsampling/proxy_model_id-{m}/{f}"
+        f"{form}/proxy_model_id-{m}/{f}"
+        for form in ("quality_upsampling", "quality_upsampling_launch")
         for m in ("olmo3_14m", "olmo3_60m")
         for f in (
             "README.md",

@@ -12,15 +12,12 @@ from pathlib import Path
 import helpers
 import pytest
 import yaml
-from helpers import FAMILY, REPO, invoke
+from helpers import FAMILY, FAMILY_FILES, LAUNCH, PROFILES, REPO, SCHEMES, invoke
 
 from qupsample.generator import generate
 
 GOLDEN = REPO / "tests" / "golden"
-SCHEMES = ["aggressive", "gradual"]
-PROFILES = ["heavy_adult", "heavy_code", "heavy_science", "heavy_wiki"]
 CONFIGS = [f"{FAMILY}/{p}/{s}.yaml" for p in PROFILES for s in SCHEMES]
-FAMILY_FILES = sorted([*CONFIGS, f"{FAMILY}/README.md", f"{FAMILY}/batch_run.sh"])
 
 
 def make_project(tmp_path: Path, edits: dict[str, str] | None = None) -> Path:
@@ -107,12 +104,14 @@ def test_generate_twice_changes_no_byte(tmp_path: Path) -> None:
     code, stdout, stderr = invoke("generate", "--root", str(root), "--out", str(out))
     assert code == 0
     assert sorted(stdout.splitlines()) == [f"wrote: {out / path}" for path in FAMILY_FILES]
-    assert stderr == f"{out}: 10 files, 10 written\n"
+    assert stderr == f"{out}: 20 files, 20 written\n"
     before = snapshot(out)
     code, stdout, stderr = invoke("generate", "--root", str(root), "--out", str(out))
-    assert (code, stdout, stderr) == (0, "", f"{out}: 10 files, 0 written\n")
+    assert (code, stdout, stderr) == (0, "", f"{out}: 20 files, 0 written\n")
     assert snapshot(out) == before
-    assert tree(out) == {p: d for p, d in tree(GOLDEN).items() if p.startswith(f"{FAMILY}/")}
+    assert tree(out) == {
+        p: d for p, d in tree(GOLDEN).items() if p.startswith((f"{FAMILY}/", f"{LAUNCH}/"))
+    }
 
 
 # --- --check --------------------------------------------------------------------------
@@ -124,7 +123,7 @@ def test_check_passes_on_fresh_copy(tmp_path: Path) -> None:
     before = snapshot(root)
     code, stdout, stderr = invoke("generate", "--check", "--root", str(root))
     assert (code, stdout) == (0, "")
-    assert stderr == f"{root / 'generated'}: 10 files, up to date\n"
+    assert stderr == f"{root / 'generated'}: 20 files, up to date\n"
     assert snapshot(root) == before
 
 
@@ -150,6 +149,9 @@ def _delete_config(root: Path) -> None:
                 "stale: {out}/quality_upsampling/heavy_code/aggressive.yaml",
                 "stale: {out}/quality_upsampling/heavy_code/gradual.yaml",
                 "stale: {out}/quality_upsampling/README.md",
+                "stale: {out}/quality_upsampling_launch/heavy_code/aggressive.yaml",
+                "stale: {out}/quality_upsampling_launch/heavy_code/gradual.yaml",
+                "stale: {out}/quality_upsampling_launch/README.md",
             ],
             id="spec-edited",
         ),

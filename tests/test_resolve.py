@@ -816,7 +816,7 @@ def test_offline_needs_no_server_at_all() -> None:
     assert mix.needs_counts == []
     assert math.fsum(leaf.weight or 0.0 for leaf in mix.leaves) == pytest.approx(1.0, abs=1e-12)
     assert mix.warnings == ()
-    assert mix.to_mix_block().startswith("mix:\n  all_dressed:\n    weight: 0.900000\n")
+    assert mix.to_mix_block().startswith("mix:\n  all_dressed:\n    weight: 0.9\n")
 
 
 # ------------------------------------------------------------------ output shapes
@@ -918,7 +918,7 @@ def test_config_from_file_mapping_and_model_agree(memory_root: str, tmp_path: Pa
     ("text", "message"),
     [
         ("name: x\nsources: [", r"config\.yaml:\d+: .*fix the YAML syntax"),
-        ("- just\n- a list\n", r"expected a mapping"),
+        ("- just\n- a list\n", r"is a list, not an olmix config \(a mapping\)"),
         ("name: x\nsources:\n  - name: a\n    paths: [p]\n    colour: red\n", r"colour"),
         ("name: x\nsources:\n  - name: a\n    weight: -1\n    paths: [p]\n", r"weight"),
     ],

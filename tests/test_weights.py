@@ -5,21 +5,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from decimal import Decimal
-from typing import Any
 
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from trees import by_leaf, leaf, mixes, node
 
 from qupsample.errors import WeightError
 from qupsample.weights import (
     Entry,
     LeafShare,
-    format_mix_block,
     needed_paths,
-    olmix_mix,
     resolve_shares,
     round_group,
     split_group,
@@ -27,25 +23,6 @@ from qupsample.weights import (
 
 EXACT = 1e-12
 FAST = settings(max_examples=60, deadline=None)
-
-
-def leaf(name: str, *paths: str, weight: float | None = None, mrf: float | None = None) -> Entry:
-    """Builds a leaf entry; paths default to one path named after the leaf."""
-    return Entry(
-        name=name, weight=weight, max_repetition_factor=mrf, paths=paths or (f"{name}.npy",)
-    )
-
-
-def node(
-    name: str, *children: Entry, weight: float | None = None, mrf: float | None = None
-) -> Entry:
-    """Builds an inner entry."""
-    return Entry(name=name, weight=weight, max_repetition_factor=mrf, children=children)
-
-
-def by_leaf(rows: Sequence[LeafShare]) -> dict[str, LeafShare]:
-    """Indexes resolved rows by leaf name."""
-    return {row.leaf: row for row in rows}
 
 
 def path_weights(rows: Sequence[LeafShare]) -> dict[str, float | None]:
@@ -491,215 +468,7 @@ def test_round_group_errors(fractions: list[float], decimals: int, message: str)
         round_group(fractions, decimals)
 
 
-# --- the mix block -------------------------------------------------------------------
-
-HEAVY_WIKI_TOPICS = {
-    "science_math_and_technology": 25,
-    "software_development": 20,
-    "education_and_jobs": 15,
-    "politics": 3,
-    "adult_content": 1,
-    "art_and_design": 5,
-}
-
-
-def heavy_wiki() -> tuple[list[Entry], dict[str, int]]:
-    """The facts file's heavy_wiki profile, each topic with two weighted buckets."""
-    topics = [
-        node(
-            topic,
-            leaf("top10pct", f"{topic}/0018", f"{topic}/0020", weight=0.7),
-            leaf("rest", f"{topic}/0001", weight=0.3),
-            weight=weight,
-        )
-        for topic, weight in HEAVY_WIKI_TOPICS.items()
-    ]
-    entries = [
-        node("all_dressed", *topics, weight=69),
-        leaf("arxiv", "arxiv/*.npy", weight=1, mrf=1.5),
-        leaf("wikipedia", "wikipedia/*.npy", weight=30, mrf=2.0),
-    ]
-    return entries, dict.fromkeys(needed_paths(entries), 10**9)
-
-
-def test_heavy_wiki_mix_keeps_wikipedia_at_thirty_percent() -> None:
-    """Source weights 69/1/30 print as 0.69/0.01/0.30, not a 0.006% wikipedia."""
-    entries, tokens = heavy_wiki()
-    mix = olmix_mix(entries, resolve_shares(entries, tokens))
-    text = format_mix_block(mix)
-    assert list(mix) == ["all_dressed", "arxiv", "wikipedia"]
-    assert "  all_dressed:\n    weight: 0.690000\n    science_math_and_technology:\n" in text
-    assert "  arxiv:\n    weight: 0.010000\n    repetition_factor: 1.500000\n" in text
-    assert text.endswith("  wikipedia:\n    weight: 0.300000\n    repetition_factor: 2.000000\n")
-    # Topic weights within all_dressed: k/69 rounded, leftover units to the largest
-    # remainders (25/69 -> .84, 5/69 -> .77, 1/69 -> .75 of a unit).
-    topic_units = [362319, 289855, 217391, 43478, 14493, 72464]
-    assert sum(topic_units) == 10**6
-    for topic, units in zip(HEAVY_WIKI_TOPICS, topic_units, strict=True):
-        assert f"{mix['all_dressed'][topic]['weight']:.6f}" == f"0.{units:06d}"
-        assert mix["all_dressed"][topic]["top10pct"] == {"weight": 0.7, "repetition_factor": 1.0}
-
-
-def small_mix() -> tuple[list[Entry], dict[str, int]]:
-    """A small tree with a pruned source and a name that needs quoting."""
-    entries = [
-        node(
-            "web",
-            node("code", leaf("hi", weight=2), leaf("lo", weight=1), weight=1),
-            leaf("yes", weight=1),
-            weight=3,
-        ),
-        node("drop", leaf("gone"), weight=0),
-        leaf("wiki", weight=1, mrf=2.0),
-    ]
-    return entries, dict.fromkeys(needed_paths(entries), 100)
-
-
-SMALL_MIX_TEXT = """\
-mix:
-  web:
-    weight: 0.750000
-    code:
-      weight: 0.500000
-      hi:
-        weight: 0.666667
-        repetition_factor: 1.000000
-      lo:
-        weight: 0.333333
-        repetition_factor: 1.000000
-    "yes":
-      weight: 0.500000
-      repetition_factor: 1.000000
-  wiki:
-    weight: 0.250000
-    repetition_factor: 2.000000
-"""
-
-
-def test_small_mix_block_exact_text() -> None:
-    """The mix block of a small tree is byte-for-byte the expected YAML."""
-    entries, tokens = small_mix()
-    text = format_mix_block(olmix_mix(entries, resolve_shares(entries, tokens)))
-    assert text == SMALL_MIX_TEXT
-    loaded = yaml.safe_load(text)
-    assert list(loaded["mix"]["web"]) == ["weight", "code", "yes"]
-
-
-def test_olmix_mix_decimals() -> None:
-    """Fewer decimals round each group to fewer units, still summing to 1."""
-    entries, tokens = small_mix()
-    mix = olmix_mix(entries, resolve_shares(entries, tokens), decimals=2)
-    assert mix["web"]["code"]["hi"]["weight"] == 0.67
-    assert mix["web"]["code"]["lo"]["weight"] == 0.33
-    assert "        weight: 0.67\n" in format_mix_block(mix, decimals=2)
-
-
-def test_olmix_mix_needs_known_weights() -> None:
-    """Offline shares with unknown leaves cannot be written as a mix block."""
-    entries = [leaf("a", weight=1), node("b", leaf("x"), leaf("y"), weight=1)]
-    with pytest.raises(WeightError, match=r"^b:x: weight is unknown without token counts"):
-        olmix_mix(entries, resolve_shares(entries, None))
-
-
-def test_olmix_mix_rejects_rows_of_another_tree() -> None:
-    """Rows resolved from a different tree are a programming error."""
-    entries, tokens = small_mix()
-    rows = resolve_shares(entries, tokens)
-    with pytest.raises(ValueError, match="leaves do not match entries"):
-        olmix_mix(entries, rows[1:])
-
-
-def test_olmix_mix_rejects_reserved_names() -> None:
-    """An entry named like a mix-block key would clash with it."""
-    entries = [node("s", leaf("weight", weight=1), leaf("b", weight=1), weight=1)]
-    with pytest.raises(WeightError, match=r"^s:weight: is a reserved key"):
-        olmix_mix(entries, resolve_shares(entries, None))
-
-
-@pytest.mark.parametrize(
-    ("name", "printed"),
-    [
-        ("top10pct", "top10pct"),
-        ("_a.b-c", "_a.b-c"),
-        ("yes", '"yes"'),
-        ("No", '"No"'),
-        ("NULL", '"NULL"'),
-        ("y", '"y"'),
-        ("off", '"off"'),
-        ("1abc", "1abc"),
-        ("10-30pct", "10-30pct"),
-        ("1e5", '"1e5"'),
-        ("a b", '"a b"'),
-        ('a"b\\c', '"a\\"b\\\\c"'),
-        ("tab\there", '"tab\\there"'),
-        ("line\u2028break", '"line\\u2028break"'),
-        ("top10pct\n", '"top10pct\\n"'),
-    ],
-)
-def test_format_mix_block_quotes_only_unsafe_names(name: str, printed: str) -> None:
-    """Plain-safe names print bare; others print double-quoted with escapes."""
-    text = format_mix_block({name: {"weight": 1.0}})
-    assert text == f"mix:\n  {printed}:\n    weight: 1.000000\n"
-    assert yaml.safe_load(text) == {"mix": {name: {"weight": 1.0}}}
-
-
-def test_format_mix_block_edge_cases() -> None:
-    """Empty blocks, ints and bad values are handled explicitly."""
-    assert format_mix_block({}) == "mix: {}\n"
-    assert format_mix_block({"a": {"weight": 1}}, decimals=0) == "mix:\n  a:\n    weight: 1\n"
-    with pytest.raises(WeightError, match="must be a finite number"):
-        format_mix_block({"a": {"weight": math.nan}})
-    with pytest.raises(TypeError, match="not a mapping or number"):
-        format_mix_block({"a": {"weight": "0.5"}})
-    with pytest.raises(TypeError, match="not a mapping or number"):
-        format_mix_block({"a": {"weight": True}})
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.text(max_size=40))
-def test_format_mix_block_names_round_trip(name: str) -> None:
-    """Any name printed as a key reads back as the same string."""
-    text = format_mix_block({name: {"weight": 0.5, "repetition_factor": 1.5}})
-    assert yaml.safe_load(text) == {"mix": {name: {"weight": 0.5, "repetition_factor": 1.5}}}
-
-
 # --- properties ----------------------------------------------------------------------
-
-POSITIVE = st.floats(min_value=1e-3, max_value=1e3)
-
-
-@st.composite
-def mixes(draw: st.DrawFn) -> tuple[tuple[Entry, ...], dict[str, int]]:
-    """Random valid trees (up to 3 levels) with positive token counts for every path."""
-    tokens: dict[str, int] = {}
-
-    def weights(size: int) -> list[float | None]:
-        if draw(st.booleans()):
-            return [None] * size
-        values = draw(
-            st.lists(st.one_of(st.none(), st.just(0.0), POSITIVE), min_size=size, max_size=size)
-        )
-        if not any(values):
-            values[draw(st.integers(0, size - 1))] = draw(POSITIVE)
-        return values
-
-    def group(depth: int, prefix: str) -> tuple[Entry, ...]:
-        size = draw(st.integers(1, 3))
-        entries = []
-        for i, weight in enumerate(weights(size)):
-            name = f"{prefix}{i}"
-            mrf = draw(st.one_of(st.none(), st.sampled_from([1.0, 1.5, 2.0])))
-            if depth < 2 and draw(st.booleans()):
-                children = group(depth + 1, f"{name}_")
-                entries.append(node(name, *children, weight=weight, mrf=mrf))
-            else:
-                paths = tuple(f"{name}/p{j}" for j in range(draw(st.integers(1, 3))))
-                for path in paths:
-                    tokens[path] = draw(st.integers(1, 10**12))
-                entries.append(leaf(name, *paths, weight=weight, mrf=mrf))
-        return tuple(entries)
-
-    return group(0, "n"), tokens
 
 
 def group_addresses(
@@ -868,34 +637,3 @@ def test_round_group_sums_exactly(raw: list[float], decimals: int) -> None:
     assert sum(units) == 10**decimals
     for fraction, unit in zip(fractions, units, strict=True):
         assert abs(unit - fraction * 10**decimals) <= 1
-
-
-def printed_leaves(
-    block: dict[str, Any], prefix: str = "", product: Decimal = Decimal(1)
-) -> Iterator[tuple[str, Decimal, str]]:
-    """Checks each printed group sums to 1; yields leaf, weight product, repetition."""
-    children = {k: v for k, v in block.items() if k not in ("weight", "repetition_factor")}
-    assert sum(Decimal(child["weight"]) for child in children.values()) == 1
-    for name, child in children.items():
-        weight = product * Decimal(child["weight"])
-        if "repetition_factor" in child:
-            yield f"{prefix}{name}", weight, child["repetition_factor"]
-        else:
-            yield from printed_leaves(child, f"{prefix}{name}:", weight)
-
-
-@FAST
-@given(mixes())
-def test_printed_mix_groups_sum_to_one(mix: tuple[tuple[Entry, ...], dict[str, int]]) -> None:
-    """Printed sibling weights sum to exactly 1; their products match the leaf weights."""
-    entries, tokens = mix
-    rows = by_leaf(resolve_shares(entries, tokens))
-    text = format_mix_block(olmix_mix(entries, list(rows.values())))
-    parsed = yaml.load(text, Loader=yaml.BaseLoader)
-    printed = {name: (weight, rf) for name, weight, rf in printed_leaves(parsed["mix"])}
-    assert set(printed) == {name for name, row in rows.items() if row.weight}
-    for name, (weight, repetition) in printed.items():
-        row = rows[name]
-        assert row.weight is not None
-        assert abs(float(weight) - row.weight) < 1e-5
-        assert repetition == f"{row.max_repetition_factor:.6f}"

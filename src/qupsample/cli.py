@@ -83,15 +83,26 @@ TemplateOption = Annotated[
     str | None,
     typer.Option(
         "--template",
-        help="Template of templates/ instead of the family's, e.g. olmix-mix "
-        "(the config plus its nested mix: block).",
+        help="Template of templates/ instead of the family's, e.g. olmix-launch "
+        "(current olmix's launch config, with its mix: block).",
     ),
 ]
 OfflineMixOption = Annotated[
     bool,
     typer.Option(
         "--offline",
-        help="With a mix: block template, list no storage (every weight must be explicit).",
+        help="For olmix-launch configs, list no storage (weights must be explicit, or "
+        "counted in --priors).",
+    ),
+]
+PriorsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--priors",
+        metavar="FILE",
+        dir_okay=False,
+        help="Token counts per leaf (from `qupsample priors` or `olmix priors compute`), "
+        "so inclusion-only buckets need no storage listing.",
     ),
 ]
 KeepZeroOption = Annotated[
@@ -172,9 +183,13 @@ def render(
     ] = None,
     template: TemplateOption = None,
     offline: OfflineMixOption = False,
+    priors: PriorsOption = None,
+    endpoint_url: EndpointOption = None,
+    profile_name: ProfileOption = None,
+    anon: AnonOption = False,
     root: RootOption = None,
 ) -> None:
-    """Print the olmix launch config of SCHEME x PROFILE (the bytes generate writes)."""
+    """Print the olmix config of SCHEME x PROFILE (the bytes generate writes)."""
     from qupsample.renderer import render as render_config
 
     text = render_config(
@@ -187,6 +202,8 @@ def render(
         out=output,
         template=template,
         offline=offline,
+        storage_options=_storage_options(endpoint_url, profile_name, anon),
+        priors=priors,
     )
     if output is None:
         sys.stdout.write(text)
@@ -218,12 +235,16 @@ def generate(
     ] = None,
     template: TemplateOption = None,
     offline: OfflineMixOption = False,
+    priors: PriorsOption = None,
     family: Annotated[
         str | None, typer.Option("--family", help="Generate this family only [default: all].")
     ] = None,
+    endpoint_url: EndpointOption = None,
+    profile: ProfileOption = None,
+    anon: AnonOption = False,
     root: RootOption = None,
 ) -> None:
-    """Write every family's configs, README.md and batch_run.sh."""
+    """Write every family's configs (each form), README.md and batch_run.sh."""
     from qupsample.generator import generate as generate_all
 
     report = generate_all(
@@ -236,6 +257,8 @@ def generate(
         template=template,
         offline=offline,
         family=family,
+        storage_options=_storage_options(endpoint_url, profile, anon),
+        priors=priors,
     )
     for label, paths in (
         ("stale", report.stale),
@@ -317,9 +340,21 @@ def resolve(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no warnings.")
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit 1 when the mix: block and the data disagree (a leaf olmix would drop, "
+            "a mix entry naming no leaf, weights not summing to 1, data weights that differ).",
+        ),
+    ] = False,
+    priors: PriorsOption = None,
     root: RootOption = None,
 ) -> None:
-    """Resolve CONFIG into per-leaf and per-path weights, token counts and repetition."""
+    """Resolve CONFIG (any olmix form) into per-leaf and per-path weights, tokens, repetition.
+
+    With a mix: block (current olmix), each leaf's weight is what olmix will sample.
+    """
     from qupsample.resolve import resolve as resolve_mix
 
     options = _storage_options(endpoint_url, profile, anon)
@@ -334,13 +369,17 @@ def resolve(
             cache_dir=cache_dir,
             progress=progress,
             root=root,
+            priors=priors,
         )
     _print_mix(mix, format_)
     if not quiet:
-        for warning in mix.warnings:
+        for warning in (*mix.warnings, *mix.mismatches):
             typer.echo(f"warning: {warning}", err=True)
     if not allow_repetition:
         mix.check_feasible()
+    if strict and mix.mismatches:
+        typer.echo(f"{mix.name}: {len(mix.mismatches)} mix/data mismatch(es) (--strict)", err=True)
+        raise typer.Exit(1)
 
 
 class DiffFormat(StrEnum):
@@ -363,12 +402,13 @@ def diff(
     offline: Annotated[
         bool, typer.Option("--offline", help="Touch no storage (explicit weights only).")
     ] = False,
+    priors: PriorsOption = None,
     endpoint_url: EndpointOption = None,
     profile: ProfileOption = None,
     anon: AnonOption = False,
     root: RootOption = None,
 ) -> None:
-    """Compare two configs leaf by leaf; exit 0 when equal, 1 when they differ."""
+    """Compare two configs (any olmix form) leaf by leaf; exit 0 when equal, 1 when not."""
     from qupsample.diff import diff as diff_mixes
 
     result = diff_mixes(
@@ -378,6 +418,7 @@ def diff(
         offline=offline,
         storage_options=_storage_options(endpoint_url, profile, anon),
         root=root,
+        priors=priors,
     )
     if format_ is DiffFormat.json:
         sys.stdout.write(result.to_json())
@@ -434,6 +475,10 @@ def plot(
     offline: Annotated[
         bool, typer.Option("--offline", help="Touch no storage (explicit weights only).")
     ] = False,
+    priors: PriorsOption = None,
+    endpoint_url: EndpointOption = None,
+    profile: ProfileOption = None,
+    anon: AnonOption = False,
     root: RootOption = None,
 ) -> None:
     """Draw one stacked bar per config (topics x quality buckets, weights in %)."""
@@ -442,9 +487,148 @@ def plot(
 
     # Before any storage is listed: a missing extra should not cost a resolve first.
     require_matplotlib()
-    mixes = [resolve_mix(config, offline=offline, root=root) for config in configs]
+    options = _storage_options(endpoint_url, profile, anon)
+    mixes = [
+        resolve_mix(
+            config,
+            offline=offline,
+            root=root,
+            priors=priors,
+            storage_options=options,
+            weights_only=True,
+        )
+        for config in configs
+    ]
     path = plot_mixes(mixes, output, title=title)
     typer.echo(f"wrote {path}", err=True)
+
+
+@app.command()
+def priors(
+    config: Annotated[
+        str,
+        typer.Argument(
+            metavar="CONFIG", help="A config file of any olmix form, or SCHEME:PROFILE."
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", dir_okay=False, help="Write to this file (atomically)."),
+    ] = None,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="List storage again, ignoring cached counts.")
+    ] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write the token-count cache.")
+    ] = False,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option("--cache-dir", file_okay=False, help="Cache folder."),
+    ] = None,
+    endpoint_url: EndpointOption = None,
+    profile: ProfileOption = None,
+    anon: AnonOption = False,
+    root: RootOption = None,
+) -> None:
+    """Print token counts per data leaf, as `olmix priors compute` does (any olmix form).
+
+    Counts come from folder listings through the cache, never a request per object; a
+    leaf that cannot be read is an error naming it (olmix would count it as 0).
+    """
+    from qupsample.files import write_atomic
+    from qupsample.priors import compute_priors, format_priors
+
+    warnings: list[str] = []
+    with _progress(False) as progress:
+        counts = compute_priors(
+            config,
+            storage_options=_storage_options(endpoint_url, profile, anon),
+            cache=not no_cache,
+            refresh=refresh,
+            cache_dir=cache_dir,
+            progress=progress,
+            root=root,
+            warnings=warnings,
+        )
+    text = format_priors(counts)
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(output, text)
+        typer.echo(f"wrote {output} ({len(counts)} leaves)", err=True)
+
+
+class ConvertTarget(StrEnum):
+    """Forms `convert` writes."""
+
+    launch = "launch"
+    generation = "generation"
+    flat = "flat"
+
+
+@app.command()
+def convert(
+    configs: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="CONFIG...", help="Config files of any olmix form, or SCHEME:PROFILE pairs."
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o", "--output", dir_okay=False, help="Write the one converted config to this file."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", file_okay=False, help="Write each converted config to DIR/<name>.yaml."
+        ),
+    ] = None,
+    to: Annotated[
+        ConvertTarget,
+        typer.Option(
+            "--to",
+            help="launch (current olmix, with mix:), generation (data, priors, swarm) or flat.",
+        ),
+    ] = ConvertTarget.launch,
+    keep_zero: KeepZeroOption = False,
+    offline: Annotated[
+        bool,
+        typer.Option("--offline", help="Touch no storage (weightless groups then need --priors)."),
+    ] = False,
+    priors: PriorsOption = None,
+    endpoint_url: EndpointOption = None,
+    profile: ProfileOption = None,
+    anon: AnonOption = False,
+    root: RootOption = None,
+) -> None:
+    """Convert configs to current olmix's launch form (or --to another form).
+
+    The mix written is what `resolve` says the input means: source weights honoured.
+    Prints to stdout unless -o or --out is given; never overwrites an input file.
+    """
+    from qupsample.convert import convert_files
+
+    written = convert_files(
+        configs,
+        output=output,
+        out=out,
+        to=to.value,
+        keep_zero=keep_zero,
+        offline=offline,
+        storage_options=_storage_options(endpoint_url, profile, anon),
+        priors=priors,
+        root=root,
+    )
+    for converted, path in written:
+        if path is None:
+            sys.stdout.write(converted.text)
+        else:
+            typer.echo(f"wrote {path} ({converted.source}, {converted.dialect} -> {to})", err=True)
 
 
 @app.command()

@@ -8,8 +8,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from qupsample.dialects import ConfigInput
 from qupsample.errors import UserError, located
-from qupsample.resolve import ConfigInput, Mix, resolve
+from qupsample.resolve import Mix, PriorsInput, resolve
 
 # Weights closer than this are equal: float noise, far below the printed precision.
 TOLERANCE = 1e-12
@@ -75,20 +76,24 @@ def _resolve(
     offline: bool,
     storage_options: Mapping[str, Any] | None,
     root: Path | str | None,
+    priors: PriorsInput | None,
 ) -> Mix:
-    mix = resolve(config, offline=True, root=root)
-    if mix.needs_counts and offline:
+    mix = resolve(
+        config,
+        offline=offline,
+        root=root,
+        priors=priors,
+        storage_options=storage_options,
+        weights_only=not tokens,
+    )
+    if mix.needs_counts:
         raise UserError(
             located(
                 str(config) if isinstance(config, str | Path) else mix.name,
                 None,
                 f"weights need token counts ({', '.join(mix.needs_counts[:3])}, ...)",
-                "drop --offline to compare them",
+                "pass --priors FILE, or drop --offline to compare them",
             )
-        )
-    if (tokens or mix.needs_counts) and not offline:
-        mix = resolve(
-            config, storage_options=storage_options, root=root, training_tokens=mix.training_tokens
         )
     return mix
 
@@ -101,14 +106,16 @@ def diff(
     offline: bool = False,
     storage_options: Mapping[str, Any] | None = None,
     root: Path | str | None = None,
+    priors: PriorsInput | None = None,
 ) -> MixDiff:
-    """Compare the leaf weights of two configs (files, `SCHEME:PROFILE` pairs, dicts).
+    """Compare the leaf weights of two configs (any olmix form, pairs, dicts).
 
-    Storage is listed only where a weight needs token counts, or with `tokens` (which
-    also compares each leaf's available tokens); `offline` never lists it.
+    Storage is listed only where a weight needs token counts (not counted in `priors`),
+    or with `tokens` (which also compares each leaf's available tokens); `offline`
+    never lists it.
     """
-    mix_a = _resolve(a, tokens, offline, storage_options, root)
-    mix_b = _resolve(b, tokens, offline, storage_options, root)
+    mix_a = _resolve(a, tokens, offline, storage_options, root, priors)
+    mix_b = _resolve(b, tokens, offline, storage_options, root, priors)
     rows_a = {leaf.leaf: leaf for leaf in mix_a.leaves}
     rows_b = {leaf.leaf: leaf for leaf in mix_b.leaves}
     names = list(dict.fromkeys([*rows_a, *rows_b]))

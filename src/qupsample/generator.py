@@ -11,10 +11,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from qupsample.build import OUTPUT_DIR, Target, apply_overrides
 from qupsample.errors import UserError, located
 from qupsample.files import write_atomic
+from qupsample.mixblock import rounding_note
 from qupsample.models import Settings
-from qupsample.renderer import OUTPUT_DIR, Target, apply_overrides, render_target, render_template
+from qupsample.renderer import find_template, render_target, render_template, uses_document
+from qupsample.resolve import PriorsInput
 from qupsample.specs import FamilySpecs, Project, load_project, suggest
 
 
@@ -58,13 +61,15 @@ class Variant:
     prefix: str = OUTPUT_DIR
 
 
-def family_targets(family: FamilySpecs, variant: Variant | None = None) -> list[Target]:
-    """Every config of a family, profile by profile, in name order."""
+def family_targets(
+    family: FamilySpecs, variant: Variant | None = None, form_index: int = 0
+) -> list[Target]:
+    """Every config of a family's form, profile by profile, in name order."""
     folder, suffix, prefix = (
         (variant.folder, variant.suffix, variant.prefix) if variant else ("", "", OUTPUT_DIR)
     )
     return [
-        Target(family, s, p, variant=folder, suffix=suffix, prefix=prefix)
+        Target(family, s, p, variant=folder, suffix=suffix, prefix=prefix, form_index=form_index)
         for p in family.profiles
         for s in family.schemes
     ]
@@ -179,32 +184,59 @@ def plan_outputs(
     template: str | None = None,
     offline: bool = False,
     storage_options: Mapping[str, Any] | None = None,
+    priors: PriorsInput | None = None,
 ) -> list[OutputFile]:
-    """Render every file of every family and variant, in memory, in a fixed order."""
+    """Render every file of every family, form and variant, in memory, in a fixed order.
+
+    `template` replaces each family's own template (its first form), not `also` forms.
+    """
     files: list[OutputFile] = []
     for family in project.families.values():
-        for variant in variants:
-            targets = family_targets(family, variant)
-            for target in targets:
-                text = render_target(
-                    project,
-                    target,
-                    variant.settings,
-                    variant.data_root,
-                    keep_zero,
-                    template=template,
-                    offline=offline,
-                    storage_options=storage_options,
-                )
-                files.append(OutputFile(target.path, text))
-            context = _family_context(project, family, targets, variant)
-            folder = targets[0].folder
-            for name, template_name, executable in (
-                ("README.md", family.spec.readme_template, False),
-                ("batch_run.sh", family.spec.batch_template, True),
-            ):
-                text = render_template(project, template_name, context)
-                files.append(OutputFile(f"{folder}/{name}", text, executable))
+        forms = family.spec.outputs
+        for index, form in enumerate(forms):
+            chosen = find_template(project, template if template and index == 0 else form.template)
+            launch = uses_document(project, chosen)
+            for variant in variants:
+                targets = family_targets(family, variant, index)
+                for target in targets:
+                    text = render_target(
+                        project,
+                        target,
+                        variant.settings,
+                        variant.data_root,
+                        keep_zero,
+                        template=chosen,
+                        offline=offline,
+                        storage_options=storage_options,
+                        priors=priors,
+                    )
+                    files.append(OutputFile(target.path, text))
+                context = _family_context(project, family, targets, variant)
+                folder = targets[0].folder
+                depth = folder.count("/") + 1
+                context |= {
+                    "launch": launch,
+                    "eval_file": f"schemes/evals/{family.spec.eval}.yaml",
+                    "rounding": rounding_note(),
+                    "siblings": [
+                        {
+                            "output": other.output,
+                            "path": "../" * depth + other.output,
+                            "launch": uses_document(
+                                project, find_template(project, other.template)
+                            ),
+                        }
+                        for other in forms
+                        # The plan-era README stays as the plan wrote it.
+                        if other is not form and index > 0 and not variant.folder
+                    ],
+                }
+                for name, template_name, executable in (
+                    ("README.md", form.readme_template, False),
+                    ("batch_run.sh", form.batch_template, True),
+                ):
+                    text = render_template(project, template_name, context)
+                    files.append(OutputFile(f"{folder}/{name}", text, executable))
     return files
 
 
@@ -229,6 +261,7 @@ def generate(
     offline: bool = False,
     storage_options: Mapping[str, Any] | None = None,
     family: str | None = None,
+    priors: PriorsInput | None = None,
 ) -> GenerateReport:
     """Generate every family's configs, README.md and batch_run.sh.
 
@@ -241,10 +274,12 @@ def generate(
         sweep: `(key, values)`: one config per value of a setting (or data_root), each
             family into `<out>/<family>/<key>-<value>/`, names suffixed with the value;
             `out` defaults to `generated/sweeps/`.
-        template: a template of `templates/` instead of each family's, e.g. "olmix-mix".
-        offline: for a template with a `mix:` block, list no storage.
+        template: a template of `templates/` instead of each family's own, e.g.
+            "olmix-launch".
+        offline: for current-olmix templates, list no storage.
         storage_options: s3fs options, where a `mix:` block needs token counts.
         family: generate this family only.
+        priors: token counts per leaf (a mapping or a priors file) for `mix:` blocks.
 
     Returns:
         A report of the files written (or, with `check`, the differences found). Files in
@@ -274,6 +309,7 @@ def generate(
         template=template,
         offline=offline,
         storage_options=storage_options,
+        priors=priors,
     )
     report = GenerateReport(folder)
     expected = {file.path for file in files}
@@ -281,8 +317,9 @@ def generate(
     # other keys beside it are not orphans.
     owned = sorted(
         {
-            f"{family_specs.spec.output}/{variant.folder}".rstrip("/")
+            f"{form.output}/{variant.folder}".rstrip("/")
             for family_specs in project.families.values()
+            for form in family_specs.spec.outputs
             for variant in variants
         }
     )

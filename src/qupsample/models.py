@@ -298,6 +298,26 @@ def _check_name_pattern(value: str) -> str:
 NamePattern = Annotated[Name, AfterValidator(_check_name_pattern)]
 
 
+class FamilyOutput(Spec):
+    """Another form of a family's configs (e.g. current olmix), in its own folder."""
+
+    output: Name
+    template: Name
+    readme_template: Name = "family-README.md.j2"
+    batch_template: Name = "batch_run.sh.j2"
+
+    @field_validator("output")
+    @classmethod
+    def _relative_folder(cls, value: str) -> str:
+        return _relative_folder(value)
+
+
+def _relative_folder(value: str) -> str:
+    if value.startswith("/") or ".." in value.split("/"):
+        raise ValueError(f"must be a folder inside the output folder, got {value!r}")
+    return value
+
+
 class Family(Spec):
     """A family of experiments: which schemes cross which profiles, and how to name them."""
 
@@ -310,12 +330,39 @@ class Family(Spec):
     template: Name = "olmix-experiment.yaml.j2"
     readme_template: Name = "family-README.md.j2"
     batch_template: Name = "batch_run.sh.j2"
+    eval: Name = "inloop"
+    also: list[FamilyOutput] = []
 
     @field_validator("output")
     @classmethod
     def _relative_folder(cls, value: str) -> str:
-        if value.startswith("/") or ".." in value.split("/"):
-            raise ValueError(f"must be a folder inside the output folder, got {value!r}")
+        return _relative_folder(value)
+
+    @property
+    def outputs(self) -> list[FamilyOutput]:
+        """Every form the family writes: its own first, then `also`."""
+        own = FamilyOutput(
+            output=self.output,
+            template=self.template,
+            readme_template=self.readme_template,
+            batch_template=self.batch_template,
+        )
+        return [own, *self.also]
+
+
+class EvalSuite(Spec):
+    """An olmix in-loop evaluation suite: task families -> task id -> metric name."""
+
+    description: str = ""
+    type: Name = "inloop"
+    tasks: dict[Name, dict[Name, Name]] = Field(min_length=1)
+
+    @field_validator("tasks")
+    @classmethod
+    def _no_empty_family(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for family, tasks in value.items():
+            if not tasks:
+                raise ValueError(f"{family}: lists no tasks — add task_id: metric lines")
         return value
 
 
@@ -421,3 +468,95 @@ class ExperimentConfig(BaseModel):
     def _check(self) -> ExperimentConfig:
         _unique_names(self.sources, "source")
         return self
+
+
+# ------------------------------------------------ current olmix (read and written)
+
+Priority = Literal["low", "normal", "high", "urgent"]
+NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
+
+
+class _Open(BaseModel):
+    """olmix's own sections keep knobs qupsample does not model (passed through)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class InfraConfig(_Open):
+    """`infra:` of a current olmix launch config: where and on what the run goes."""
+
+    budget: Name
+    workspace: Name
+    cluster: Name
+    priority: Priority = "normal"
+    preemptible: bool = True
+    nodes: PositiveInt = 1
+    gpus: PositiveInt
+    weka: bool = False
+    shared_filesystem: bool = False
+    wandb_debug: bool = False
+
+
+class TrainingConfig(_Open):
+    """`training:` of a current olmix launch config: the proxy run."""
+
+    proxy_model_id: Name
+    tokenizer: Name
+    chinchilla_multiple: PositiveNumber
+    seed: StrictInt
+    device_batch_size: PositiveInt = 4
+    global_batch_size: PositiveInt | None = None
+    checkpoint_path: str | None = None
+    train_type: Literal["pretrain", "anneal"] = "pretrain"
+    eval_interval: PositiveInt = 1000
+    no_eval: bool = False
+    instance_filter: Any = None
+
+
+class DataConfig(Spec):
+    """`data:` of current olmix configs: the sources (weights live in `mix:`)."""
+
+    sources: list[SourceConfig] = Field(min_length=1)
+    dtype: Dtype = "uint32"
+
+    @model_validator(mode="after")
+    def _check(self) -> DataConfig:
+        _unique_names(self.sources, "source")
+        return self
+
+
+class EvalConfig(_Open):
+    """`eval:` of a current olmix launch config: in-loop task families."""
+
+    type: Name = "inloop"
+    tasks: dict[Name, dict[Name, Name]] = Field(min_length=1)
+
+
+class LaunchConfig(_Open):
+    """A current olmix launch config (`olmix launch run --variants FILE`)."""
+
+    name: Name
+    description: str = ""
+    infra: InfraConfig
+    training: TrainingConfig
+    data: DataConfig
+    eval: EvalConfig
+    mix: dict[str, Any] | None = None
+    group_id: str | None = None
+
+
+class Priors(Spec):
+    """olmix's `priors:` block: token counts (and relative sizes) per data leaf."""
+
+    relative_sizes: dict[Name, Number] = {}
+    token_counts: dict[Name, NonNegativeInt] = {}
+
+
+class GenerationConfig(_Open):
+    """olmix's generation config (`olmix generate --config FILE`)."""
+
+    name: Name
+    data: DataConfig
+    priors: Priors | None = None
+    swarm: dict[str, Any] | None = None
+    max_tokens: PositiveInt | None = None

@@ -1,49 +1,54 @@
-"""Render a scheme x profile into an olmix launch config (YAML text).
+"""Render a scheme x profile into an olmix config (YAML text), in either olmix form.
 
-The config is first built as a model from the specs; the Jinja template only lays it
-out. The rendered text is parsed back and must equal the model, so no name or path,
-whatever characters it holds, can change the config's structure.
+The config is first built as a model from the specs (`build`); the Jinja template only
+lays it out. The rendered text is parsed back and must equal the model, so no name or
+path, whatever characters it holds, can change the config's structure.
+
+Two kinds of template: the plan-era flat config lays out `config` itself
+(`olmix-experiment.yaml.j2`); a current-olmix template (`olmix-launch.yaml.j2`) writes
+a header around `document`, the launch config as the dialect layer writes it, with
+the `mix:` block resolved from the specs.
 """
 
 from __future__ import annotations
 
+import functools
 import shlex
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import jinja2.meta
-import yaml
 from pydantic import ValidationError
 
+from qupsample.build import Target, apply_overrides, build_config, find_target
+from qupsample.dialects import launch_document
 from qupsample.errors import RenderError, located
 from qupsample.files import write_atomic
+from qupsample.mixblock import rounding_note
 from qupsample.models import (
     PROXY_MODEL_PARAMETERS,
     ExperimentConfig,
-    QualityConfig,
     Settings,
-    SourceConfig,
-    TopicConfig,
-    placeholders,
     training_tokens,
 )
+from qupsample.resolve import PriorsInput, mix_tree
 from qupsample.specs import (
-    FamilySpecs,
     Project,
+    load_eval_suite,
     load_project,
-    load_scalar,
     parse_yaml,
     suggest,
     validation_message,
 )
-from qupsample.yamltext import comment_text, yaml_quoted, yaml_scalar
+from qupsample.yamltext import comment_text, yaml_block, yaml_quoted, yaml_scalar
 
-OUTPUT_DIR = "generated"
-DATA_ROOT = "data_root"
+# Templates that are gone, and what replaces them.
+RETIRED_TEMPLATES = {
+    "olmix-mix": "olmix-launch",
+}
 
 
 def human_count(count: float) -> str:
@@ -54,8 +59,12 @@ def human_count(count: float) -> str:
     return f"{count:.4g}"
 
 
+@functools.lru_cache(maxsize=16)
 def template_environment(templates: Path) -> jinja2.Environment:
-    """The Jinja environment over a `templates/` folder: strict, no HTML escaping."""
+    """The Jinja environment over a `templates/` folder: strict, no HTML escaping.
+
+    One per folder: Jinja keeps each compiled template (and recompiles a changed file).
+    """
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates),
         undefined=jinja2.StrictUndefined,
@@ -98,197 +107,6 @@ def render_template(project: Project, name: str, context: Mapping[str, Any]) -> 
     return text.replace("\r\n", "\n").rstrip("\n") + "\n"
 
 
-# -------------------------------------------------------------- overrides
-
-
-def _coerce(key: str, raw: Any) -> Any:
-    if key == DATA_ROOT or not isinstance(raw, str):
-        return raw
-    if Settings.model_fields[key].annotation is str:
-        return raw
-    try:
-        value = load_scalar(raw)
-    except yaml.YAMLError:
-        return raw
-    return value if isinstance(value, int | float | bool | str) else raw
-
-
-def apply_overrides(
-    project: Project, overrides: Mapping[str, Any] | None, where: str = "--set"
-) -> tuple[Settings, str]:
-    """The project's settings and data root with `--set KEY=VALUE` overrides applied.
-
-    String values are read as YAML scalars for non-string settings (`1` is a number),
-    then type-checked by the settings model.
-    """
-    data_root = project.layout.data_root
-    values = project.settings.model_dump(exclude_none=True)
-    known = [DATA_ROOT, *Settings.model_fields]
-    for key, raw in (overrides or {}).items():
-        if key not in known:
-            raise RenderError(located(where, key, "unknown key", suggest(key, known)))
-        value = _coerce(key, raw)
-        if key == DATA_ROOT:
-            if not isinstance(value, str) or not value:
-                raise RenderError(located(where, key, f"must be a path or URL, got {value!r}"))
-            data_root = value
-        else:
-            values[key] = value
-    try:
-        settings = Settings.model_validate(values)
-    except ValidationError as exc:
-        raise RenderError(validation_message(where, exc, Settings)) from None
-    # "/" becomes "" so that "{data_root}/x" stays "/x".
-    return settings, data_root.rstrip("/")
-
-
-# ---------------------------------------------------------------- configs
-
-
-@dataclass(frozen=True)
-class Target:
-    """One config of a family: which scheme crosses which profile, and where it goes."""
-
-    family: FamilySpecs
-    scheme: str
-    profile: str
-    # A sweep's variant: its sub-folder of the family's output and its name suffix.
-    variant: str = ""
-    suffix: str = ""
-    prefix: str = OUTPUT_DIR
-
-    @property
-    def folder(self) -> str:
-        """The family's output folder (or the variant's) inside the output folder."""
-        output = self.family.spec.output
-        return f"{output}/{self.variant}" if self.variant else output
-
-    @property
-    def path(self) -> str:
-        """The config's path inside the output folder."""
-        return f"{self.folder}/{self.profile}/{self.scheme}.yaml"
-
-    @property
-    def canonical_path(self) -> str:
-        """The config's path in a project checkout, as the usage line shows it."""
-        return f"{self.prefix}/{self.path}"
-
-    @property
-    def config_name(self) -> str:
-        """The config's `name`: the family's pattern, plus the sweep value if any."""
-        name = self.family.spec.config_name.format(**self.names())
-        return f"{name}-{self.suffix}" if self.suffix else name
-
-    def names(self) -> dict[str, str]:
-        """Values of the family's name and description placeholders."""
-        return {
-            "family": self.family.name,
-            "scheme": self.scheme,
-            "profile": self.profile,
-            "profile_dashed": self.profile.replace("_", "-"),
-            "profile_words": self.profile.replace("_", " "),
-        }
-
-
-def find_target(project: Project, scheme: str, profile: str, family: str | None = None) -> Target:
-    """The family config for a scheme and profile; unknown names suggest the closest."""
-    families = project.families
-    if family is not None:
-        if family not in families:
-            raise RenderError(
-                located("--family", family, "unknown family", suggest(family, families))
-            )
-        families = {family: families[family]}
-    with_scheme = [f for f in families.values() if scheme in f.schemes]
-    if not with_scheme:
-        known = [s for f in families.values() for s in f.schemes]
-        raise RenderError(
-            located("render", f"scheme {scheme!r}", "not found", suggest(scheme, known))
-        )
-    candidates = [f for f in with_scheme if profile in f.profiles]
-    if not candidates:
-        known = [p for f in with_scheme for p in f.profiles]
-        raise RenderError(
-            located("render", f"profile {profile!r}", "not found", suggest(profile, known))
-        )
-    if len(candidates) > 1:
-        names = ", ".join(f.name for f in candidates)
-        raise RenderError(
-            located(
-                "render",
-                f"{scheme} {profile}",
-                f"is in several families ({names})",
-                "choose one with --family",
-            )
-        )
-    return Target(candidates[0], scheme, profile)
-
-
-def _format_path(pattern: str, data_root: str, topic: str = "", vigintile: int = 0) -> str:
-    return pattern.format(data_root=data_root, topic=topic, vigintile=f"{vigintile:04d}")
-
-
-def build_config(
-    project: Project, target: Target, settings: Settings, data_root: str, keep_zero: bool = False
-) -> ExperimentConfig:
-    """The olmix launch config for a target, as a model (before any text is written)."""
-    scheme = target.family.schemes[target.scheme].spec
-    profile = target.family.profiles[target.profile].spec
-    names = target.names()
-
-    def quality(pattern: str, topic: str) -> list[QualityConfig]:
-        return [
-            QualityConfig(
-                name=name,
-                weight=bucket.weight,
-                max_repetition_factor=bucket.max_repetition_factor,
-                paths=[_format_path(pattern, data_root, topic, v) for v in bucket.vigintiles],
-            )
-            for name, bucket in scheme.buckets.items()
-            if keep_zero or bucket.weight != 0
-        ]
-
-    sources = []
-    for name, source in profile.sources.items():
-        pattern = project.layout.sources[name]
-        fields = placeholders(pattern)
-        entry: dict[str, Any] = {}
-        if source.topics:
-            entry["topics"] = [
-                TopicConfig(
-                    name=topic,
-                    weight=spec.weight,
-                    max_repetition_factor=spec.max_repetition_factor,
-                    max_topic_ratio=spec.max_topic_ratio,
-                    **(
-                        {"quality": quality(pattern, topic)}
-                        if "vigintile" in fields
-                        else {"paths": [_format_path(pattern, data_root, topic)]}
-                    ),
-                )
-                for topic, spec in source.topics.items()
-            ]
-        elif "vigintile" in fields:
-            entry["quality"] = quality(pattern, "")
-        else:
-            entry["paths"] = [_format_path(pattern, data_root)]
-        sources.append(
-            SourceConfig(
-                name=name,
-                weight=source.weight,
-                max_repetition_factor=source.max_repetition_factor,
-                **entry,
-            )
-        )
-    spec = target.family.spec
-    return ExperimentConfig(
-        name=target.config_name,
-        description=spec.config_description.format(**names),
-        sources=sources,
-        **settings.model_dump(exclude_none=True),
-    )
-
-
 def _check_rendered(text: str, expected: ExperimentConfig, where: str) -> None:
     data = parse_yaml(text, where)
     try:
@@ -326,7 +144,17 @@ def _check_rendered(text: str, expected: ExperimentConfig, where: str) -> None:
 
 
 def find_template(project: Project, name: str) -> str:
-    """A template's file name in `templates/`: `olmix-mix` finds `olmix-mix.yaml.j2`."""
+    """A template's file name in `templates/`: `olmix-launch` finds `olmix-launch.yaml.j2`."""
+    stem = name.removesuffix(".j2").removesuffix(".yaml")
+    if stem in RETIRED_TEMPLATES:
+        raise RenderError(
+            located(
+                "--template",
+                name,
+                "retired: no olmix version reads a flat config with a mix: block",
+                f"use --template {RETIRED_TEMPLATES[stem]} (current olmix's launch config)",
+            )
+        )
     for candidate in (name, f"{name}.yaml.j2", f"{name}.j2"):
         if "/" not in candidate and (project.templates / candidate).is_file():
             return candidate
@@ -336,40 +164,30 @@ def find_template(project: Project, name: str) -> str:
     )
 
 
-def _uses(project: Project, template: str, variable: str) -> bool:
+def uses_document(project: Project, template: str) -> bool:
+    """Whether a template writes a current-olmix `document` (else it lays out `config`)."""
     env = template_environment(project.templates)
     assert env.loader is not None
     with _template_errors(template):
         source = env.loader.get_source(env, template)[0]
-        return variable in jinja2.meta.find_undeclared_variables(env.parse(source))
+        return "document" in _variables(env, source)
 
 
-def mix_block(
-    config: ExperimentConfig,
-    *,
-    offline: bool = False,
-    storage_options: Mapping[str, Any] | None = None,
-) -> str:
-    """The nested `mix:` block of a config, from explicit weights where they suffice.
+@functools.lru_cache(maxsize=64)
+def _variables(env: jinja2.Environment, source: str) -> frozenset[str]:
+    return frozenset(jinja2.meta.find_undeclared_variables(env.parse(source)))
 
-    Token counts are listed only where some weight needs them (a group without weights);
-    with `offline`, that is an error naming the leaves.
-    """
-    from qupsample.resolve import resolve
 
-    mix = resolve(config, offline=True)
-    if mix.needs_counts:
-        if offline:
-            raise RenderError(
-                located(
-                    config.name,
-                    "mix",
-                    f"needs token counts for {', '.join(mix.needs_counts)}",
-                    "drop --offline so storage is listed, or give those buckets weights",
-                )
+def _check_document(text: str, document: Mapping[str, Any], where: str) -> None:
+    if parse_yaml(text, where) != document:
+        raise RenderError(
+            located(
+                where,
+                None,
+                "the rendered config does not match the specs",
+                "the template must write `document` unchanged, after comments only",
             )
-        mix = resolve(config, storage_options=storage_options)
-    return mix.to_mix_block()
+        )
 
 
 def render_target(
@@ -382,13 +200,15 @@ def render_target(
     template: str | None = None,
     offline: bool = False,
     storage_options: Mapping[str, Any] | None = None,
+    priors: PriorsInput | None = None,
 ) -> str:
     """Render one target to YAML text, validated against the model it came from.
 
-    A template that uses `mix_block` gets the config's nested `mix:` block (see
-    `mix_block`; `offline` and `storage_options` apply there).
+    A current-olmix template (one that uses `document`) gets the launch config with
+    its `mix:` block (see `resolve.mix_tree`; `offline`, `storage_options` and
+    `priors` apply there) and the family's eval suite.
     """
-    template = find_template(project, template or target.family.spec.template)
+    template = find_template(project, template or target.form.template)
     config = build_config(project, target, settings, data_root, keep_zero)
     scheme = target.family.schemes[target.scheme]
     buckets = [
@@ -412,12 +232,28 @@ def render_target(
         "parameters": PROXY_MODEL_PARAMETERS[settings.proxy_model_id],
         "training_tokens": training_tokens(settings.proxy_model_id, settings.chinchilla_multiple),
         "canonical_path": target.canonical_path,
+        "rounding": rounding_note(),
     }
     context: dict[str, Any] = {"config": config, "settings": settings_items, "header": header}
-    if _uses(project, template, "mix_block"):
-        context["mix_block"] = mix_block(config, offline=offline, storage_options=storage_options)
+    where = f"templates/{template}"
+    if not uses_document(project, template):
+        text = render_template(project, template, context)
+        _check_rendered(text, config, where)
+        return text
+    suite = load_eval_suite(project, target.family.spec.eval)
+    mix = mix_tree(
+        config,
+        keep_zero=keep_zero,
+        offline=offline,
+        storage_options=storage_options,
+        priors=priors,
+    )
+    document = launch_document(config, mix, suite.spec.tasks, eval_type=suite.spec.type)
+    header["eval_file"] = suite.file
+    context["document"] = yaml_block(document, fixed=True)
+    context["launch"] = document
     text = render_template(project, template, context)
-    _check_rendered(text, config, f"templates/{template}")
+    _check_document(text, document, where)
     return text
 
 
@@ -433,42 +269,48 @@ def render(
     template: str | None = None,
     offline: bool = False,
     storage_options: Mapping[str, Any] | None = None,
+    priors: PriorsInput | None = None,
 ) -> str:
-    """Render the launch config of `scheme` x `profile`: exactly the bytes `generate` writes.
+    """Render the config of `scheme` x `profile`: exactly the bytes `generate` writes.
 
     Args:
         scheme: a scheme name (its file's stem), e.g. "aggressive".
         profile: a profile name, e.g. "heavy_code".
         root: the project folder; default: found from the current folder, else bundled.
         overrides: settings or `data_root` to override, e.g. {"data_root": "/mnt/mirror"}.
-        keep_zero: write weight-0 buckets explicitly instead of omitting them.
+        keep_zero: keep weight-0 buckets (plan-era: `weight: 0`; current olmix: in `data`
+            with weight 0 in `mix`) instead of omitting them.
         family: the family, where the scheme and profile are in several.
         out: also write the config to this file, atomically.
-        template: a template of `templates/` instead of the family's, e.g. "olmix-mix"
-            (the config plus its nested `mix:` block).
-        offline: for a template with a `mix:` block, list no storage (every weight
-            must then be explicit).
+        template: a template of `templates/` instead of the family's, e.g.
+            "olmix-launch" (current olmix's launch config, with its `mix:` block).
+        offline: for a current-olmix template, list no storage (weights must be
+            explicit, or counted in `priors`).
         storage_options: s3fs options, where a `mix:` block needs token counts.
+        priors: token counts per leaf (a mapping or a priors file), for inclusion-only
+            buckets.
 
     Returns:
         The config as YAML text.
     """
     project = load_project(root)
     settings, data_root = apply_overrides(project, overrides)
-    target = find_target(project, scheme, profile, family)
+    chosen = find_template(project, template) if template else None
+    target = find_target(project, scheme, profile, family, chosen)
     text = render_target(
         project,
         target,
         settings,
         data_root,
         keep_zero,
-        template=template,
+        template=chosen,
         offline=offline,
         storage_options=storage_options,
+        priors=priors,
     )
     if out is not None:
         write_atomic(Path(out), text)
     return text
 
 
-__all__ = ["Target", "build_config", "find_target", "render", "render_target"]
+__all__ = ["Target", "find_target", "render", "render_target", "uses_document"]

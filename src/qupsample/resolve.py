@@ -22,37 +22,35 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
-import time
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from qupsample.cache import CachedCount, TokenCache, default_cache_dir
-from qupsample.errors import InfeasibleMixError, SpecError, UserError, located
+from qupsample.counts import count_globs
+from qupsample.dialects import ConfigInput, OlmixConfig, dtype_of, load_config, read_priors
+from qupsample.errors import InfeasibleMixError, UserError, located
+from qupsample.mixblock import MixLeaf, flatten_mix, format_mix_block, olmix_mix
 from qupsample.models import (
-    DEFAULT_DTYPE,
     DTYPE_SIZES,
     PROXY_MODEL_PARAMETERS,
-    TOKENIZER_DTYPES,
     ExperimentConfig,
     QualityConfig,
     training_tokens,
 )
-from qupsample.specs import parse_yaml, read_text, validation_message
 from qupsample.weights import (
     Entry,
     LeafShare,
-    format_mix_block,
     needed_paths,
-    olmix_mix,
     resolve_shares,
+    shares_from_leaf_weights,
+    walk_leaves,
 )
 
-ConfigInput = str | Path | Mapping[str, Any] | ExperimentConfig
+PriorsInput = Mapping[str, int] | Path | str
+# How far olmix's leaf weights may sum from 1, and data weights differ from the mix.
+MIX_TOLERANCE = 1e-6
 # Relative slack before a repetition factor counts as over its limit (float noise).
 _TOLERANCE = 1e-9
 
@@ -103,6 +101,8 @@ class Mix:
     shares: tuple[LeafShare, ...]
     offline: bool = False
     minimum_weight: float | None = None
+    dialect: str = "flat"
+    mismatches: tuple[str, ...] = ()
 
     @property
     def infeasible(self) -> list[LeafRow]:
@@ -179,13 +179,14 @@ class Mix:
             writer.writerow({k: "" if v is None else v for k, v in record.items()})
         return buffer.getvalue()
 
-    def to_olmix_mix(self) -> dict[str, Any]:
-        """The nested `mix:` mapping newer olmix reads: weights within their parent.
+    def to_olmix_mix(self, *, keep_zero: bool = False) -> dict[str, Any]:
+        """The nested `mix:` mapping current olmix reads: weights within their parent.
 
-        Each sibling group is rounded to 6 decimals with largest remainder, so it sums
-        to exactly 1 as printed; leaves carry `repetition_factor` (their limit).
+        Each sibling group is rounded to 10 decimals with largest remainder, so it sums
+        to exactly 1 as printed; leaves carry `repetition_factor` (their limit). Leaves
+        of share 0 are left out, or kept with weight 0 with `keep_zero`.
         """
-        return olmix_mix(self.entries, self.shares)
+        return olmix_mix(self.entries, self.shares, keep_zero=keep_zero)
 
     def to_mix_block(self) -> str:
         """`to_olmix_mix()` as YAML text under a top-level `mix:` key."""
@@ -213,47 +214,16 @@ def _leaf_record(row: LeafRow) -> dict[str, Any]:
 # ----------------------------------------------------------------- config
 
 
-_PAIR = re.compile(r"^[^:/\\]+:[^:/\\]+$")
-
-
-def load_config(config: ConfigInput, *, root: Path | str | None = None) -> ExperimentConfig:
-    """A launch config from a file path, a `SCHEME:PROFILE` pair, a mapping, or the model.
-
-    A `SCHEME:PROFILE` string that is not an existing file is rendered in memory from
-    the specs of the project at `root` (found from the current folder by default).
-    """
-    if isinstance(config, ExperimentConfig):
-        return config
-    if isinstance(config, Mapping):
-        data: Any = dict(config)
-        where = "config"
-    else:
-        path = Path(config)
-        where = str(config)
-        if isinstance(config, str) and _PAIR.match(config) and not path.exists():
-            from qupsample.renderer import render
-
-            scheme, profile = config.split(":")
-            where = f"{scheme}:{profile} (rendered)"
-            text = render(scheme, profile, root=root)
-            return ExperimentConfig.model_validate(parse_yaml(text, where))
-        data = parse_yaml(read_text(path, where), where)
-    if not isinstance(data, dict):
-        raise SpecError(located(where, None, "expected a mapping (an olmix experiment config)"))
-    try:
-        return ExperimentConfig.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(validation_message(where, exc, ExperimentConfig)) from None
-
-
 def _quality_entries(buckets: Sequence[QualityConfig]) -> tuple[Entry, ...]:
     return tuple(
         Entry(b.name, b.weight, b.max_repetition_factor, paths=tuple(b.paths)) for b in buckets
     )
 
 
-def config_entries(config: ExperimentConfig) -> tuple[Entry, ...]:
+def config_entries(config: ExperimentConfig | OlmixConfig) -> tuple[Entry, ...]:
     """The config's sources as a weight tree (`qupsample.weights.Entry`)."""
+    if isinstance(config, OlmixConfig):
+        config = config.experiment
     entries = []
     for source in config.sources:
         if source.topics is not None:
@@ -267,34 +237,25 @@ def config_entries(config: ExperimentConfig) -> tuple[Entry, ...]:
                 )
                 for topic in source.topics
             )
-            entries.append(
-                Entry(source.name, source.weight, source.max_repetition_factor, children)
-            )
         elif source.quality is not None:
-            entries.append(
-                Entry(
-                    source.name,
-                    source.weight,
-                    source.max_repetition_factor,
-                    _quality_entries(source.quality),
-                )
-            )
+            children = _quality_entries(source.quality)
         else:
-            entries.append(
-                Entry(
-                    source.name,
-                    source.weight,
-                    source.max_repetition_factor,
-                    paths=tuple(source.paths or ()),
-                )
+            children = ()
+        entries.append(
+            Entry(
+                source.name,
+                source.weight,
+                source.max_repetition_factor,
+                children,
+                paths=tuple(source.paths or ()) if not children else (),
             )
+        )
     return tuple(entries)
 
 
 def token_size(config: ExperimentConfig) -> int:
     """Bytes per token: the config's `dtype`, else its tokenizer's, else uint32."""
-    dtype = config.dtype or TOKENIZER_DTYPES.get(config.tokenizer or "", DEFAULT_DTYPE)
-    return DTYPE_SIZES[dtype]
+    return DTYPE_SIZES[dtype_of(config)]
 
 
 def config_training_tokens(config: ExperimentConfig) -> int:
@@ -314,47 +275,100 @@ def config_training_tokens(config: ExperimentConfig) -> int:
     return training_tokens(proxy, multiple)
 
 
-# ---------------------------------------------------------------- counting
+def priors_counts(given: PriorsInput | None) -> dict[str, int] | None:
+    """Token counts per leaf from a mapping or a priors file (None stays None)."""
+    if given is None:
+        return None
+    if isinstance(given, Mapping):
+        return {str(k): int(v) for k, v in given.items()}
+    return read_priors(given)
 
 
-def _count(
-    globs: Sequence[str],
-    size: int,
-    storage_options: Mapping[str, Any] | None,
-    cache: TokenCache | None,
-    refresh: bool,
-    progress: Callable[[int, int], None] | None,
-    warnings: list[str],
-) -> dict[str, CachedCount]:
-    from qupsample.storage import count_tokens, storage_location
+def _has_data_weights(entries: Sequence[Entry]) -> bool:
+    return any(e.weight is not None or _has_data_weights(e.children) for e in entries)
 
-    counts: dict[str, CachedCount] = {}
-    locations = {glob: storage_location(glob, storage_options) for glob in globs}
-    if cache is not None and not refresh:
-        for glob in globs:
-            hit = cache.get(glob, locations[glob], size)
-            if hit is not None:
-                counts[glob] = hit
-    missing = [glob for glob in globs if glob not in counts]
+
+def _shown(names: Sequence[str], limit: int = 4) -> str:
+    more = f" (and {len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def check_mix(
+    where: str,
+    entries: Sequence[Entry],
+    mix: Mapping[str, MixLeaf],
+    implied: Sequence[LeafShare] | None,
+) -> list[str]:
+    """What olmix will silently do with a `mix:` block, one line per kind of problem.
+
+    Args:
+        where: the config, as shown in messages.
+        entries: the config's data tree.
+        mix: the flattened mix block.
+        implied: the leaf shares the data's own weights give (None: the data has no
+            weights), compared with the mix.
+    """
+    leaves = [name for name, _ in walk_leaves(entries)]
+    known = set(leaves)
+    lines = []
+    missing = [name for name in leaves if name not in mix]
+    zero = [name for name in leaves if name in mix and mix[name].weight == 0]
     if missing:
-        listed_at = time.time()
-        fresh = count_tokens(
-            missing, token_size=size, storage_options=storage_options, progress=progress
+        lines.append(
+            located(
+                where,
+                "mix",
+                f"no entry for data leaf {_shown(missing)}",
+                "olmix drops those leaves silently; add them to the mix",
+            )
         )
-        for glob, count in fresh.items():
-            counts[glob] = CachedCount(count.objects, count.bytes, count.tokens, listed_at)
-            if cache is not None:
-                try:
-                    cache.put(glob, locations[glob], size, counts[glob])
-                except OSError as exc:
-                    # The counts are good; an unwritable cache must not throw them away.
-                    warnings.append(
-                        f"cannot write the token-count cache in {cache.directory}"
-                        f" ({exc.strerror or exc}); counts were not cached — set --cache-dir"
-                        " or QUPSAMPLE_CACHE_DIR to a writable folder, or pass --no-cache"
-                    )
-                    cache = None
-    return counts
+    if zero:
+        lines.append(
+            located(
+                where,
+                "mix",
+                f"weight 0 for data leaf {_shown(zero)}",
+                "olmix drops those leaves silently",
+            )
+        )
+    stray = [name for name in mix if name not in known]
+    if stray:
+        lines.append(
+            located(
+                where,
+                "mix",
+                f"{_shown(stray)} names no data leaf",
+                "olmix ignores it; fix the name or add the data",
+            )
+        )
+    total = math.fsum(mix[name].weight for name in leaves if name in mix)
+    if abs(total - 1.0) > MIX_TOLERANCE:
+        lines.append(
+            located(
+                where,
+                "mix",
+                f"data leaf weights sum to {total:.9g}, not 1",
+                "olmix does not renormalize; make them sum to 1",
+            )
+        )
+    if implied is not None:
+        differ = [
+            share.leaf
+            for share in implied
+            if share.weight is not None
+            and abs(share.weight - (mix[share.leaf].weight if share.leaf in mix else 0.0))
+            > MIX_TOLERANCE
+        ]
+        if differ:
+            lines.append(
+                located(
+                    where,
+                    "data",
+                    f"weights disagree with the mix for {_shown(differ)}",
+                    "olmix uses the mix; drop the data weights or fix them",
+                )
+            )
+    return lines
 
 
 # ---------------------------------------------------------------- resolve
@@ -371,49 +385,108 @@ def resolve(
     cache_dir: Path | str | None = None,
     progress: Callable[[int, int], None] | None = None,
     root: Path | str | None = None,
+    priors: PriorsInput | None = None,
+    weights_only: bool = False,
 ) -> Mix:
-    """Compute the normalized share of each leaf and path of a launch config.
+    """Compute the share of each leaf and path of any olmix config.
+
+    A config with a `mix:` block (current olmix) resolves to what olmix will sample:
+    each data leaf's weight is its flattened mix weight, not renormalized, and
+    `Mix.mismatches` says where the mix and the data disagree. Otherwise the weights in
+    the data tree are normalized level by level (token counts where none are given).
 
     Args:
-        config: a config file's path, a `SCHEME:PROFILE` pair, a parsed config (dict),
-            or an `ExperimentConfig`.
-        training_tokens: the training budget; default 20 x parameters x chinchilla_multiple.
+        config: a config file's path (any olmix form), a `SCHEME:PROFILE` pair, a
+            parsed config (dict), an `ExperimentConfig` or an `OlmixConfig`.
+        training_tokens: the training budget; default the config's `max_tokens`, else
+            20 x parameters x chinchilla_multiple.
         storage_options: s3fs options (endpoint_url, profile, anon, ...) for remote paths.
         cache: read and write the on-disk token-count cache.
         refresh: list storage again even where the cache has counts (and update it).
-        offline: touch no storage: leaf weights from explicit weights only.
+        offline: touch no storage: weights from explicit weights and priors only.
         cache_dir: the cache folder; default $QUPSAMPLE_CACHE_DIR, $XDG_CACHE_HOME/qupsample
             or ~/.cache/qupsample.
         progress: called as `progress(done, total)` while folders are listed.
-        root: the project whose specs render a `SCHEME:PROFILE` pair.
+        root: the project whose specs build a `SCHEME:PROFILE` pair.
+        priors: token counts per leaf (a mapping, or a priors file), on top of the
+            config's own `priors:`; a counted leaf needs no listing.
+        weights_only: list storage only where a leaf's weight needs counts (a group
+            without weights), not for tokens and repetition: explicit weights and a
+            `mix:` block then need no storage at all.
 
     Returns:
         The `Mix`. It is returned even when infeasible: see `Mix.infeasible` and
         `Mix.check_feasible()`.
 
     Raises:
-        UserError: the config is invalid, weights cannot be normalized, or storage fails
-            (a glob matching nothing, denied, unreachable, no credentials).
+        UserError: the config is invalid, weights cannot be normalized, a leaf has no
+            count in the priors offline, or storage fails (a glob matching nothing,
+            denied, unreachable, no credentials).
     """
-    model = load_config(config, root=root)
+    loaded = load_config(config, root=root)
+    model = loaded.experiment
     entries = config_entries(model)
     size = token_size(model)
-    budget = config_training_tokens(model) if training_tokens is None else training_tokens
+    if training_tokens is not None:
+        budget = training_tokens
+    elif loaded.max_tokens is not None:
+        budget = loaded.max_tokens
+    else:
+        budget = config_training_tokens(model)
     if budget <= 0:
         raise UserError(located("--training-tokens", None, f"must be > 0, got {budget}"))
-    warnings: list[str] = []
-    counts: dict[str, CachedCount] = {}
-    if not offline:
-        store = TokenCache(Path(cache_dir) if cache_dir else default_cache_dir()) if cache else None
-        counts = _count(
-            needed_paths(entries), size, storage_options, store, refresh, progress, warnings
+    given = priors_counts(priors)
+    with_priors = loaded.token_counts is not None or given is not None
+    leaf_counts = {**(loaded.token_counts or {}), **(given or {})}
+    flat_mix = flatten_mix(loaded.mix, loaded.where) if loaded.mix is not None else None
+    warnings: list[str] = list(loaded.notes)
+
+    if flat_mix is not None:
+        globs = [
+            path
+            for name, entry in walk_leaves(entries)
+            if name in flat_mix and flat_mix[name].weight > 0 and name not in leaf_counts
+            for path in entry.paths
+            if not weights_only
+        ]
+    else:
+        globs = needed_paths(entries, leaf_counts, leaf_weights_only=weights_only)
+    counts = {}
+    if not offline and globs:
+        counts = count_globs(
+            globs,
+            size,
+            storage_options=storage_options,
+            cache=cache,
+            refresh=refresh,
+            cache_dir=cache_dir,
+            progress=progress,
+            warnings=warnings,
         )
-        if store is not None and store.corrupt:
-            warnings.append(
-                f"{len(store.corrupt)} unreadable cache file(s) in {store.directory}"
-                f" (e.g. {store.corrupt[0].name}); counted again"
+    path_tokens = None if offline else {g: c.tokens for g, c in counts.items()}
+    mismatches: list[str] = []
+    if flat_mix is not None:
+        shares = shares_from_leaf_weights(
+            entries,
+            {name: leaf.weight for name, leaf in flat_mix.items()},
+            {name: leaf.repetition_factor or 1.0 for name, leaf in flat_mix.items()},
+            path_tokens,
+            leaf_counts,
+        )
+        implied = resolve_shares(entries, None, leaf_counts) if _has_data_weights(entries) else None
+        mismatches = check_mix(loaded.where, entries, flat_mix, implied)
+    else:
+        shares = resolve_shares(entries, path_tokens, leaf_counts, partial=weights_only)
+        unknown = [share.leaf for share in shares if share.weight is None]
+        if unknown and with_priors and offline:
+            raise UserError(
+                located(
+                    loaded.where,
+                    "priors",
+                    f"no token count for {_shown(unknown)}",
+                    "add it (qupsample priors CONFIG -o FILE), or drop --offline to list storage",
+                )
             )
-    shares = resolve_shares(entries, None if offline else {g: c.tokens for g, c in counts.items()})
 
     leaves: list[LeafRow] = []
     paths: list[PathRow] = []
@@ -471,15 +544,59 @@ def resolve(
         tuple(shares),
         offline,
         minimum,
+        loaded.dialect.value,
+        tuple(mismatches),
     )
+
+
+def mix_tree(
+    config: ConfigInput,
+    *,
+    keep_zero: bool = False,
+    offline: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
+    priors: PriorsInput | None = None,
+    root: Path | str | None = None,
+) -> dict[str, Any]:
+    """The nested `mix:` block of a config (`Mix.to_olmix_mix`), from weights alone.
+
+    Explicit weights (or the config's own `mix:`) need no storage. A group without
+    weights needs token counts: from the config's or the given `priors`, else from
+    storage listings (never with `offline`).
+
+    Raises:
+        UserError: counts are needed and cannot be had (the message says what to run).
+    """
+    mix = resolve(
+        config,
+        offline=offline,
+        storage_options=storage_options,
+        priors=priors,
+        root=root,
+        weights_only=True,
+    )
+    if mix.needs_counts:
+        shown = _shown(mix.needs_counts, 3)
+        raise UserError(
+            located(
+                mix.name,
+                "mix",
+                f"needs token counts for {shown}",
+                "run `qupsample priors CONFIG -o priors.yaml` and pass --priors priors.yaml,"
+                " or drop --offline so storage is listed",
+            )
+        )
+    return mix.to_olmix_mix(keep_zero=keep_zero)
 
 
 __all__ = [
     "LeafRow",
     "Mix",
     "PathRow",
+    "check_mix",
     "config_entries",
     "load_config",
+    "mix_tree",
     "resolve",
     "token_size",
 ]

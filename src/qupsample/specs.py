@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from qupsample.errors import SpecError, located
-from qupsample.models import Family, Layout, Profile, Scheme, Settings, placeholders
+from qupsample.models import EvalSuite, Family, Layout, Profile, Scheme, Settings, placeholders
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -320,37 +320,60 @@ def load_project(root: Path | str | None = None) -> Project:
     outputs: dict[str, str] = {}
     for file in family_files:
         family = load_spec(file, Family, folder)
-        if family.spec.output in outputs:
-            raise SpecError(
-                located(
-                    family.file,
-                    "output",
-                    f"{family.spec.output!r} is also the output of {outputs[family.spec.output]}",
-                    "give each family its own output folder",
+        for form in family.spec.outputs:
+            if form.output in outputs:
+                raise SpecError(
+                    located(
+                        family.file,
+                        "output",
+                        f"{form.output!r} is also an output of {outputs[form.output]}",
+                        "give each family and form its own output folder",
+                    )
                 )
-            )
-        outputs[family.spec.output] = family.file
+            outputs[form.output] = family.file
         schemes = _members(family, "schemes", Scheme, folder, seen)
         profiles = _members(family, "profiles", Profile, folder, seen)
         for scheme in schemes.values():
             _check_scheme(scheme, layout.spec, layout.file)
         for profile in profiles.values():
             _check_profile(profile, layout.spec, layout.file)
-        for template_field in ("template", "readme_template", "batch_template"):
-            name = getattr(family.spec, template_field)
-            if not (folder / TEMPLATES_DIR / name).is_file():
-                raise SpecError(
-                    located(
-                        family.file,
-                        template_field,
-                        f"no template {name!r} in {TEMPLATES_DIR}/",
-                        "fix the name or add the template",
+        for index, form in enumerate(family.spec.outputs):
+            for template_field in ("template", "readme_template", "batch_template"):
+                name = getattr(form, template_field)
+                if not (folder / TEMPLATES_DIR / name).is_file():
+                    field = template_field if index == 0 else f"also.{index - 1}.{template_field}"
+                    raise SpecError(
+                        located(
+                            family.file,
+                            field,
+                            f"no template {name!r} in {TEMPLATES_DIR}/",
+                            "fix the name or add the template",
+                        )
                     )
-                )
         families[family.name] = FamilySpecs(
             family.name, family.file, family.spec, schemes, profiles
         )
     return Project(folder, layout.spec, settings.spec, families)
+
+
+EVALS_DIR = "evals"
+
+
+def load_eval_suite(project: Project, name: str) -> Loaded[EvalSuite]:
+    """The eval suite `schemes/evals/<name>.yaml` of a project."""
+    folder = project.root / SCHEMES_DIR / EVALS_DIR
+    path = folder / f"{name}.yaml"
+    if "/" in name or not path.is_file():
+        known = sorted(p.stem for p in folder.glob("*.yaml"))
+        raise SpecError(
+            located(
+                f"{SCHEMES_DIR}/{EVALS_DIR}/{name}.yaml",
+                None,
+                "no such eval suite",
+                suggest(name, known) if known else f"add one under {SCHEMES_DIR}/{EVALS_DIR}/",
+            )
+        )
+    return load_spec(path, EvalSuite, project.root)
 
 
 def suggest(name: str, known: Iterable[str]) -> str:

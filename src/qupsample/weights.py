@@ -35,28 +35,25 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 from qupsample.errors import WeightError, located
-from qupsample.yamltext import yaml_scalar
 
 __all__ = [
     "Entry",
     "LeafShare",
     "PathShare",
-    "format_mix_block",
     "needed_paths",
-    "olmix_mix",
     "resolve_shares",
     "round_group",
+    "shares_from_leaf_weights",
     "split_group",
+    "walk_leaves",
 ]
 
 _ROOT = "mix"
 _MAX_DECIMALS = 12
 # Fractions handed to round_group may drift from 1 by accumulated float error only.
 _SUM_TOLERANCE = 1e-6
-_RESERVED_KEYS = frozenset({"weight", "repetition_factor"})
 
 
 @dataclass(frozen=True)
@@ -91,16 +88,25 @@ class LeafShare:
     needs_counts: bool
 
 
-def needed_paths(entries: Sequence[Entry]) -> list[str]:
+def needed_paths(
+    entries: Sequence[Entry],
+    leaf_tokens: Mapping[str, int] | None = None,
+    *,
+    leaf_weights_only: bool = False,
+) -> list[str]:
     """Lists the paths whose token counts `resolve_shares` needs.
 
     Subtrees that cannot get a positive share are skipped: a sibling with weight 0, or
     with weight None in a group where some sibling has a weight. Below a group that is
     split by token counts every path is needed, pruned or not, because a sibling's
-    count is the total of all the paths below it.
+    count is the total of all the paths below it. Leaves counted in `leaf_tokens`
+    need none of their paths.
 
     Args:
         entries: The sources of the mix.
+        leaf_tokens: Token counts already known per leaf (`source:topic:bucket`).
+        leaf_weights_only: Only what the leaves' weights need: no paths of a leaf whose
+            weight is explicit (they would only split it among its paths).
 
     Returns:
         Paths in tree order, each once.
@@ -108,9 +114,9 @@ def needed_paths(entries: Sequence[Entry]) -> list[str]:
     Raises:
         WeightError: The tree is malformed or holds an invalid weight.
     """
-    _check_tree(entries)
+    check_tree(entries)
     found: dict[str, None] = {}
-    _collect_needed(entries, found)
+    _collect_needed(entries, (), found, leaf_tokens or {}, leaf_weights_only)
     return list(found)
 
 
@@ -133,13 +139,26 @@ def split_group(
     return _split(weights, tokens, where="sibling group", kind="sibling")
 
 
-def resolve_shares(entries: Sequence[Entry], tokens: Mapping[str, int] | None) -> list[LeafShare]:
+def resolve_shares(
+    entries: Sequence[Entry],
+    tokens: Mapping[str, int] | None,
+    leaf_tokens: Mapping[str, int] | None = None,
+    *,
+    partial: bool = False,
+) -> list[LeafShare]:
     """Computes every leaf's and path's share of the whole mix.
 
     Args:
         entries: The sources of the mix.
-        tokens: Token count per path, covering at least `needed_paths(entries)`;
-            None to work offline with explicit weights only.
+        tokens: Token count per path, covering at least
+            `needed_paths(entries, leaf_tokens)`; None to work offline with explicit
+            weights and `leaf_tokens` only.
+        leaf_tokens: Token counts per leaf (olmix's priors). A leaf counted here needs
+            no path counts; its paths split its share by path counts where all are
+            known, else they get None (one path gets the whole share).
+        partial: `tokens` covers only what the leaf weights need
+            (`needed_paths(..., leaf_weights_only=True)`): a path count missing
+            elsewhere leaves that leaf's tokens unknown instead of being an error.
 
     Returns:
         All leaves in tree order, zero-share leaves included with weight 0.0.
@@ -148,17 +167,47 @@ def resolve_shares(entries: Sequence[Entry], tokens: Mapping[str, int] | None) -
         WeightError: Invalid weights, nothing to sample in a group, or a needed token
             count is missing.
     """
-    _check_tree(entries)
+    check_tree(entries)
     leaves: list[LeafShare] = []
-    _resolve_group(entries, (), 1.0, 1.0, tokens, leaves)
+    counts = _Counts(tokens, leaf_tokens or {}, partial)
+    _resolve_group(entries, (), 1.0, 1.0, counts, leaves)
     return leaves
+
+
+def shares_from_leaf_weights(
+    entries: Sequence[Entry],
+    weights: Mapping[str, float],
+    factors: Mapping[str, float],
+    tokens: Mapping[str, int] | None,
+    leaf_tokens: Mapping[str, int] | None = None,
+) -> list[LeafShare]:
+    """Leaf shares given outright (an olmix `mix:` block), not derived from the tree.
+
+    Args:
+        entries: The data tree: its leaves, in order, are the rows.
+        weights: Weight per leaf name; a leaf not named gets 0 (olmix drops it).
+        factors: Allowed repetition per leaf name; default 1.0.
+        tokens: Token count per path where known (splits a leaf among its paths).
+        leaf_tokens: Token counts per leaf.
+
+    Returns:
+        All leaves in tree order.
+    """
+    check_tree(entries)
+    counts = _Counts(tokens, leaf_tokens or {})
+    return [
+        _resolve_leaf(entry, name, weights.get(name, 0.0), factors.get(name, 1.0), counts)
+        for name, entry in walk_leaves(entries, ())
+    ]
 
 
 def round_group(fractions: Sequence[float], decimals: int = 6) -> list[int]:
     """Rounds one group's fractions to units of 10**-decimals, keeping the sum exact.
 
     Largest-remainder rounding in exact arithmetic: every fraction gets its floor, and
-    the units left over go to the largest remainders, earlier positions first on ties.
+    the units left over go to the largest remainders. Equal fractions are rounded
+    alike, so equal weights print as equal numbers, unless that cannot sum to the
+    whole (three thirds): then ties are broken, earlier positions first.
 
     Args:
         fractions: Non-negative fractions summing to 1 within float error.
@@ -188,86 +237,34 @@ def round_group(fractions: Sequence[float], decimals: int = 6) -> list[int]:
     scaled = [value / total * scale for value in exact]
     units = [math.floor(value) for value in scaled]
     leftover = scale - sum(units)
-    by_remainder = sorted(range(len(units)), key=lambda i: (-(scaled[i] - units[i]), i))
-    for i in by_remainder[:leftover]:
-        units[i] += 1
-    return units
-
-
-def olmix_mix(
-    entries: Sequence[Entry], leaves: Sequence[LeafShare], decimals: int = 6
-) -> dict[str, Any]:
-    """Builds the nested `mix:` block that newer olmix reads.
-
-    Each weight is the entry's share within its parent (a source's share of the whole
-    mix), rounded per sibling group with `round_group`. Leaves also carry their
-    effective `repetition_factor`. Entries with an exact share of 0 are left out.
-
-    Args:
-        entries: The sources of the mix.
-        leaves: `resolve_shares(entries, ...)` for the same entries.
-        decimals: Decimals kept in each weight.
-
-    Returns:
-        `{source: {"weight": w, topic: {"weight": w, bucket: {"weight": w,
-        "repetition_factor": r}}}}` with keys in tree order.
-
-    Raises:
-        WeightError: A leaf's weight is unknown (offline), every share is 0, or an
-            entry is named like a reserved key.
-        ValueError: `leaves` were not resolved from `entries`.
-    """
-    _check_tree(entries)
-    _check_decimals(decimals)
-    expected = [leaf for leaf, _ in _walk_leaves(entries, ())]
-    if [share.leaf for share in leaves] != expected:
-        raise ValueError("olmix_mix: leaves do not match entries; pass resolve_shares(entries)")
-    for share in leaves:
-        if share.weight is None:
-            raise WeightError(
-                located(
-                    share.leaf,
-                    None,
-                    "weight is unknown without token counts",
-                    "resolve the shares with token counts before writing the mix block",
-                )
-            )
-    nodes = _share_tree(entries, iter(leaves))
-    total = math.fsum(node.share for node in nodes)
-    if total <= 0:
-        raise WeightError(
-            located(_ROOT, None, "every share is 0", "give at least one source a positive weight")
+    # Equal fractions (equal weights in a spec) take leftover units together, so they
+    # print as equal numbers; a tie group that does not fit in what is left is passed
+    # over for the next remainder. Only when no group fits is a tie broken, earlier
+    # positions first (three thirds cannot be written exactly in decimals).
+    ties: dict[Fraction, list[int]] = {}
+    for i, value in enumerate(scaled):
+        ties.setdefault(value, []).append(i)
+    groups = sorted(ties.values(), key=lambda g: (-(scaled[g[0]] - units[g[0]]), g[0]))
+    for group in groups:
+        if 0 < len(group) <= leftover and scaled[group[0]] != units[group[0]]:
+            for i in group:
+                units[i] += 1
+            leftover -= len(group)
+    if leftover:
+        by_remainder = sorted(
+            (i for i in range(len(units)) if scaled[i] > units[i]),
+            key=lambda i: (-(scaled[i] - units[i]), i),
         )
-    return _mix_group(nodes, total, (), decimals)
-
-
-def format_mix_block(mix: Mapping[str, Any], decimals: int = 6) -> str:
-    """Writes a mix (as built by `olmix_mix`) as YAML under a top-level `mix:` key.
-
-    Numbers are printed in fixed point with exactly `decimals` decimals, indentation is
-    two spaces, and names are double-quoted only when a plain scalar would be unsafe.
-
-    Args:
-        mix: Nested mapping of names to mappings or numbers.
-        decimals: Decimals printed for every number.
-
-    Returns:
-        YAML text ending with exactly one newline.
-
-    Raises:
-        WeightError: A number is not finite, or decimals is out of range.
-        TypeError: A key is not a string or a value is neither a mapping nor a number.
-    """
-    _check_decimals(decimals)
-    lines: list[str] = []
-    _format_entry("mix", mix, 0, decimals, lines)
-    return "\n".join(lines) + "\n"
+        for i in by_remainder[:leftover]:
+            units[i] += 1
+    return units
 
 
 # --- tree checks ---------------------------------------------------------------------
 
 
-def _check_tree(entries: Sequence[Entry]) -> None:
+def check_tree(entries: Sequence[Entry]) -> None:
+    """Raises `WeightError` for a malformed tree (names, shape, weights, factors)."""
     if not entries:
         raise WeightError(located(_ROOT, None, "has no sources", "add at least one source"))
     _check_group(entries, ())
@@ -342,23 +339,28 @@ def _kind(group: Sequence[Entry], depth: int) -> str:
 # --- needed paths --------------------------------------------------------------------
 
 
-def _collect_needed(group: Sequence[Entry], found: dict[str, None]) -> None:
-    if _has_weights(group):
-        for entry in group:
-            if entry.weight is not None and entry.weight > 0:
-                if entry.paths:
-                    found.update(dict.fromkeys(entry.paths))
-                else:
-                    _collect_needed(entry.children, found)
-    else:
-        for entry in group:
-            found.update(dict.fromkeys(_all_paths(entry)))
-
-
-def _all_paths(entry: Entry) -> Iterator[str]:
-    yield from entry.paths
-    for child in entry.children:
-        yield from _all_paths(child)
+def _collect_needed(
+    group: Sequence[Entry],
+    prefix: tuple[str, ...],
+    found: dict[str, None],
+    leaf_tokens: Mapping[str, int],
+    weights_only: bool,
+) -> None:
+    weighted = _has_weights(group)
+    for entry in group:
+        if weighted and not (entry.weight is not None and entry.weight > 0):
+            continue
+        name = (*prefix, entry.name)
+        if entry.paths:
+            if ":".join(name) not in leaf_tokens and not (weighted and weights_only):
+                found.update(dict.fromkeys(entry.paths))
+        elif weighted:
+            _collect_needed(entry.children, name, found, leaf_tokens, weights_only)
+        else:
+            # Split by counts: every leaf below counts, weighted or not.
+            for leaf, child in walk_leaves(entry.children, name):
+                if leaf not in leaf_tokens:
+                    found.update(dict.fromkeys(child.paths))
 
 
 def _has_weights(group: Sequence[Entry]) -> bool:
@@ -439,12 +441,44 @@ def _split(
     return [count / total_tokens for count in counts]
 
 
+@dataclass(frozen=True)
+class _Counts:
+    """Token counts per path (None: offline, none listed) and per leaf (priors)."""
+
+    paths: Mapping[str, int] | None
+    leaves: Mapping[str, int]
+    partial: bool = False
+
+    def leaf(self, entry: Entry, name: str) -> int | None:
+        """A leaf's tokens; None when unknown offline (or partial); else an error."""
+        if name in self.leaves:
+            count = self.leaves[name]
+            if count < 0:
+                raise WeightError(located(name, None, f"token count must be >= 0, got {count}"))
+            return count
+        if self.paths is None:
+            return None
+        if self.partial and any(path not in self.paths for path in entry.paths):
+            return None
+        return sum(_path_tokens(path, name, self.paths) for path in entry.paths)
+
+    def subtree(self, entry: Entry, prefix: tuple[str, ...]) -> int | None:
+        """The tokens of every leaf below `entry`; None if one is unknown."""
+        total = 0
+        for name, leaf in walk_leaves([entry], prefix):
+            count = self.leaf(leaf, name)
+            if count is None:
+                return None
+            total += count
+        return total
+
+
 def _resolve_group(
     group: Sequence[Entry],
     prefix: tuple[str, ...],
     share: float | None,
     factor: float,
-    tokens: Mapping[str, int] | None,
+    counts: _Counts,
     out: list[LeafShare],
 ) -> None:
     where, kind = _where(prefix), _kind(group, len(prefix))
@@ -456,21 +490,22 @@ def _resolve_group(
         # all-zero group fails early instead of only once counts are in.
         fractions = _split([entry.weight for entry in group], None, where=where, kind=kind)
         shares = [_scale(share, fraction) for fraction in fractions]
-    elif tokens is None:
-        shares = [None] * len(group)
     else:
-        counts: list[int | None] = [_subtree_tokens(entry, prefix, tokens) for entry in group]
-        fractions = _split([None] * len(group), counts, where=where, kind=kind)
-        shares = [_scale(share, fraction) for fraction in fractions]
+        sizes = [counts.subtree(entry, prefix) for entry in group]
+        if any(size is None for size in sizes):
+            shares = [None] * len(group)
+        else:
+            fractions = _split([None] * len(group), sizes, where=where, kind=kind)
+            shares = [_scale(share, fraction) for fraction in fractions]
     for entry, entry_share in zip(group, shares, strict=True):
         entry_factor = (
             factor if entry.max_repetition_factor is None else entry.max_repetition_factor
         )
         name = (*prefix, entry.name)
         if entry.paths:
-            out.append(_resolve_leaf(entry, ":".join(name), entry_share, entry_factor, tokens))
+            out.append(_resolve_leaf(entry, ":".join(name), entry_share, entry_factor, counts))
         else:
-            _resolve_group(entry.children, name, entry_share, entry_factor, tokens, out)
+            _resolve_group(entry.children, name, entry_share, entry_factor, counts, out)
 
 
 def _scale(share: float | None, fraction: float) -> float | None:
@@ -484,29 +519,34 @@ def _resolve_leaf(
     name: str,
     share: float | None,
     factor: float,
-    tokens: Mapping[str, int] | None,
+    counts: _Counts,
 ) -> LeafShare:
-    known = [None if tokens is None else tokens.get(path) for path in entry.paths]
+    known = [None if counts.paths is None else counts.paths.get(path) for path in entry.paths]
+    total: int | None
+    if share and counts.paths is not None:
+        total = counts.leaf(entry, name)  # online, a missing count is an error
+    else:
+        total = counts.leaves.get(name)
+        if total is None and all(count is not None for count in known):
+            total = sum(count for count in known if count is not None)
     weights: list[float | None]
     if share == 0:
         weights = [0.0] * len(entry.paths)
-    elif share is None or tokens is None:
+    elif share is not None and total == 0:
+        raise WeightError(
+            located(
+                name,
+                None,
+                "has a positive share but its paths hold 0 tokens",
+                "check the paths, or give it weight 0",
+            )
+        )
+    elif share is None or any(count is None for count in known):
         weights = [share] if len(entry.paths) == 1 else [None] * len(entry.paths)
     else:
-        counts = [_path_tokens(path, name, tokens) for path in entry.paths]
-        if sum(counts) == 0:
-            raise WeightError(
-                located(
-                    name,
-                    None,
-                    "has a positive share but its paths hold 0 tokens",
-                    "check the paths, or give it weight 0",
-                )
-            )
-        fractions = _split([None] * len(counts), counts, where=name, kind="path")
+        path_counts = [count or 0 for count in known]
+        fractions = _split([None] * len(path_counts), path_counts, where=name, kind="path")
         weights = [share * fraction for fraction in fractions]
-    counted = [count for count in known if count is not None]
-    total = sum(counted) if len(counted) == len(known) else None
     return LeafShare(
         leaf=name,
         weight=share,
@@ -518,13 +558,6 @@ def _resolve_leaf(
         ),
         needs_counts=share is None,
     )
-
-
-def _subtree_tokens(entry: Entry, prefix: tuple[str, ...], tokens: Mapping[str, int]) -> int:
-    name = (*prefix, entry.name)
-    if entry.paths:
-        return sum(_path_tokens(path, ":".join(name), tokens) for path in entry.paths)
-    return sum(_subtree_tokens(child, name, tokens) for child in entry.children)
 
 
 def _path_tokens(path: str, leaf: str, tokens: Mapping[str, int]) -> int:
@@ -543,92 +576,13 @@ def _path_tokens(path: str, leaf: str, tokens: Mapping[str, int]) -> int:
     return count
 
 
-def _walk_leaves(group: Sequence[Entry], prefix: tuple[str, ...]) -> Iterator[tuple[str, Entry]]:
+def walk_leaves(
+    group: Sequence[Entry], prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[str, Entry]]:
+    """Every leaf below `group` with its olmix name (`source:topic:bucket`), in order."""
     for entry in group:
         name = (*prefix, entry.name)
         if entry.paths:
             yield ":".join(name), entry
         else:
-            yield from _walk_leaves(entry.children, name)
-
-
-# --- the mix block -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _ShareNode:
-    entry: Entry
-    share: float
-    leaf: LeafShare | None
-    children: tuple[_ShareNode, ...] = ()
-
-
-def _share_tree(group: Sequence[Entry], leaves: Iterator[LeafShare]) -> list[_ShareNode]:
-    nodes: list[_ShareNode] = []
-    for entry in group:
-        if entry.paths:
-            leaf = next(leaves)
-            nodes.append(_ShareNode(entry, leaf.weight or 0.0, leaf))
-        else:
-            children = tuple(_share_tree(entry.children, leaves))
-            share = math.fsum(_leaf_weights(children))
-            nodes.append(_ShareNode(entry, share, None, children))
-    return nodes
-
-
-def _leaf_weights(nodes: Sequence[_ShareNode]) -> Iterator[float]:
-    for node in nodes:
-        if node.leaf is not None:
-            yield node.share
-        else:
-            yield from _leaf_weights(node.children)
-
-
-def _mix_group(
-    nodes: Sequence[_ShareNode], parent_share: float, prefix: tuple[str, ...], decimals: int
-) -> dict[str, Any]:
-    positive = [node for node in nodes if node.share > 0]
-    units = round_group([node.share / parent_share for node in positive], decimals)
-    scale = 10**decimals
-    block: dict[str, Any] = {}
-    for node, unit in zip(positive, units, strict=True):
-        name = node.entry.name
-        if name in _RESERVED_KEYS:
-            raise WeightError(
-                located(
-                    ":".join((*prefix, name)),
-                    None,
-                    "is a reserved key of the mix block",
-                    "rename the entry",
-                )
-            )
-        body: dict[str, Any] = {"weight": unit / scale}
-        if node.leaf is not None:
-            body["repetition_factor"] = node.leaf.max_repetition_factor
-        else:
-            body.update(_mix_group(node.children, node.share, (*prefix, name), decimals))
-        block[name] = body
-    return block
-
-
-def _format_entry(key: str, value: object, depth: int, decimals: int, lines: list[str]) -> None:
-    head = "  " * depth + _yaml_key(key) + ":"
-    if isinstance(value, Mapping):
-        if not value:
-            lines.append(head + " {}")
-            return
-        lines.append(head)
-        for child_key, child in value.items():
-            _format_entry(child_key, child, depth + 1, decimals, lines)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        if not math.isfinite(value):
-            raise WeightError(located(key, None, f"must be a finite number, got {value!r}"))
-        lines.append(f"{head} {value:.{decimals}f}")
-    else:
-        raise TypeError(f"mix block: {key!r} holds {type(value).__name__}, not a mapping or number")
-
-
-def _yaml_key(key: object) -> str:
-    if not isinstance(key, str):
-        raise TypeError(f"mix block: keys must be strings, got {key!r}")
-    return yaml_scalar(key)
+            yield from walk_leaves(entry.children, name)

@@ -6,7 +6,10 @@ value, whatever characters it holds, can change the structure around it.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import yaml
@@ -76,3 +79,56 @@ def yaml_scalar(value: Any) -> str:
                 pass
         return yaml_quoted(value)
     raise TypeError(f"cannot write {type(value).__name__} as a YAML scalar")
+
+
+def _fixed(value: float) -> str:
+    # Fixed point from the float's shortest repr: 0.3623188406, 1.0, 0.0000001.
+    text = format(Decimal(repr(value)), "f")
+    return text if "." in text else f"{text}.0"
+
+
+def _value_text(value: Any, fixed: bool) -> str:
+    if fixed and isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"cannot write {value!r} in a mix")
+        return _fixed(value)
+    return yaml_scalar(value)
+
+
+def _block(value: Any, depth: int, fixed: bool, lines: list[str]) -> None:
+    pad = "  " * depth
+    if isinstance(value, Mapping):
+        for key, child in value.items():
+            head = f"{pad}{yaml_scalar(key)}:"
+            if isinstance(child, Mapping | list) and not child:
+                lines.append(f"{head} {'{}' if isinstance(child, Mapping) else '[]'}")
+            elif isinstance(child, Mapping | list):
+                lines.append(head)
+                _block(child, depth + 1, fixed, lines)
+            else:
+                lines.append(f"{head} {_value_text(child, fixed)}")
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, Mapping | list) and item:
+                start = len(lines)
+                _block(item, depth + 1, fixed, lines)
+                # The item's first line carries the dash: "  - name: x".
+                lines[start] = f"{pad}- {lines[start][len(pad) + 2 :]}"
+            elif isinstance(item, Mapping | list):
+                lines.append(f"{pad}- {'{}' if isinstance(item, Mapping) else '[]'}")
+            else:
+                lines.append(f"{pad}- {_value_text(item, fixed)}")
+    else:
+        raise TypeError(f"cannot write {type(value).__name__} as a YAML block")
+
+
+def yaml_block(value: Mapping[str, Any] | list[Any], *, depth: int = 0, fixed: bool = False) -> str:
+    """Block-style YAML for nested mappings and lists, every scalar via `yaml_scalar`.
+
+    Deterministic (keys in the mapping's order, two-space indents, one trailing
+    newline). With `fixed`, floats are written in fixed point (`0.0000001`, `1.0`), as
+    mix weights are.
+    """
+    lines: list[str] = []
+    _block(value, depth, fixed, lines)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,241 @@
+"""Build a config model from the specs: targets, `--set` overrides, scheme x profile.
+
+This layer turns names (`aggressive`, `heavy_code`, `SCHEME:PROFILE`) into the
+`ExperimentConfig` model; it writes no text. Rendering (`renderer`) and resolving
+(`resolve`) both build on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from qupsample.errors import RenderError, located
+from qupsample.models import (
+    ExperimentConfig,
+    FamilyOutput,
+    QualityConfig,
+    Settings,
+    SourceConfig,
+    TopicConfig,
+    placeholders,
+)
+from qupsample.specs import FamilySpecs, Project, load_scalar, suggest, validation_message
+
+OUTPUT_DIR = "generated"
+DATA_ROOT = "data_root"
+
+
+# -------------------------------------------------------------- overrides
+
+
+def _coerce(key: str, raw: Any) -> Any:
+    if key == DATA_ROOT or not isinstance(raw, str):
+        return raw
+    if Settings.model_fields[key].annotation is str:
+        return raw
+    try:
+        value = load_scalar(raw)
+    except yaml.YAMLError:
+        return raw
+    return value if isinstance(value, int | float | bool | str) else raw
+
+
+def apply_overrides(
+    project: Project, overrides: Mapping[str, Any] | None, where: str = "--set"
+) -> tuple[Settings, str]:
+    """The project's settings and data root with `--set KEY=VALUE` overrides applied.
+
+    String values are read as YAML scalars for non-string settings (`1` is a number),
+    then type-checked by the settings model.
+    """
+    data_root = project.layout.data_root
+    values = project.settings.model_dump(exclude_none=True)
+    known = [DATA_ROOT, *Settings.model_fields]
+    for key, raw in (overrides or {}).items():
+        if key not in known:
+            raise RenderError(located(where, key, "unknown key", suggest(key, known)))
+        value = _coerce(key, raw)
+        if key == DATA_ROOT:
+            if not isinstance(value, str) or not value:
+                raise RenderError(located(where, key, f"must be a path or URL, got {value!r}"))
+            data_root = value
+        else:
+            values[key] = value
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as exc:
+        raise RenderError(validation_message(where, exc, Settings)) from None
+    # "/" becomes "" so that "{data_root}/x" stays "/x".
+    return settings, data_root.rstrip("/")
+
+
+# ---------------------------------------------------------------- configs
+
+
+@dataclass(frozen=True)
+class Target:
+    """One config of a family: which scheme crosses which profile, and where it goes."""
+
+    family: FamilySpecs
+    scheme: str
+    profile: str
+    # A sweep's variant: its sub-folder of the family's output and its name suffix.
+    variant: str = ""
+    suffix: str = ""
+    prefix: str = OUTPUT_DIR
+    # Which of the family's forms (`Family.outputs`): 0 is its own, then `also`.
+    form_index: int = 0
+
+    @property
+    def form(self) -> FamilyOutput:
+        """The form written: output folder and templates."""
+        return self.family.spec.outputs[self.form_index]
+
+    @property
+    def folder(self) -> str:
+        """The form's output folder (or the variant's) inside the output folder."""
+        output = self.form.output
+        return f"{output}/{self.variant}" if self.variant else output
+
+    @property
+    def path(self) -> str:
+        """The config's path inside the output folder."""
+        return f"{self.folder}/{self.profile}/{self.scheme}.yaml"
+
+    @property
+    def canonical_path(self) -> str:
+        """The config's path in a project checkout, as the usage line shows it."""
+        return f"{self.prefix}/{self.path}"
+
+    @property
+    def config_name(self) -> str:
+        """The config's `name`: the family's pattern, plus the sweep value if any."""
+        name = self.family.spec.config_name.format(**self.names())
+        return f"{name}-{self.suffix}" if self.suffix else name
+
+    def names(self) -> dict[str, str]:
+        """Values of the family's name and description placeholders."""
+        return {
+            "family": self.family.name,
+            "scheme": self.scheme,
+            "profile": self.profile,
+            "profile_dashed": self.profile.replace("_", "-"),
+            "profile_words": self.profile.replace("_", " "),
+        }
+
+
+def find_target(
+    project: Project,
+    scheme: str,
+    profile: str,
+    family: str | None = None,
+    template: str | None = None,
+) -> Target:
+    """The family config for a scheme and profile; unknown names suggest the closest.
+
+    With `template`, the family's form written with that template (if it has one)
+    gives the config's place, so `render` shows the path `generate` writes.
+    """
+    families = project.families
+    if family is not None:
+        if family not in families:
+            raise RenderError(
+                located("--family", family, "unknown family", suggest(family, families))
+            )
+        families = {family: families[family]}
+    with_scheme = [f for f in families.values() if scheme in f.schemes]
+    if not with_scheme:
+        known = [s for f in families.values() for s in f.schemes]
+        raise RenderError(
+            located("render", f"scheme {scheme!r}", "not found", suggest(scheme, known))
+        )
+    candidates = [f for f in with_scheme if profile in f.profiles]
+    if not candidates:
+        known = [p for f in with_scheme for p in f.profiles]
+        raise RenderError(
+            located("render", f"profile {profile!r}", "not found", suggest(profile, known))
+        )
+    if len(candidates) > 1:
+        names = ", ".join(f.name for f in candidates)
+        raise RenderError(
+            located(
+                "render",
+                f"{scheme} {profile}",
+                f"is in several families ({names})",
+                "choose one with --family",
+            )
+        )
+    chosen = candidates[0]
+    forms = [form.template for form in chosen.spec.outputs]
+    index = forms.index(template) if template in forms else 0
+    return Target(chosen, scheme, profile, form_index=index)
+
+
+def _format_path(pattern: str, data_root: str, topic: str = "", vigintile: int = 0) -> str:
+    return pattern.format(data_root=data_root, topic=topic, vigintile=f"{vigintile:04d}")
+
+
+def build_config(
+    project: Project, target: Target, settings: Settings, data_root: str, keep_zero: bool = False
+) -> ExperimentConfig:
+    """The olmix launch config for a target, as a model (before any text is written)."""
+    scheme = target.family.schemes[target.scheme].spec
+    profile = target.family.profiles[target.profile].spec
+    names = target.names()
+
+    def quality(pattern: str, topic: str) -> list[QualityConfig]:
+        return [
+            QualityConfig(
+                name=name,
+                weight=bucket.weight,
+                max_repetition_factor=bucket.max_repetition_factor,
+                paths=[_format_path(pattern, data_root, topic, v) for v in bucket.vigintiles],
+            )
+            for name, bucket in scheme.buckets.items()
+            if keep_zero or bucket.weight != 0
+        ]
+
+    sources = []
+    for name, source in profile.sources.items():
+        pattern = project.layout.sources[name]
+        fields = placeholders(pattern)
+        entry: dict[str, Any] = {}
+        if source.topics:
+            entry["topics"] = [
+                TopicConfig(
+                    name=topic,
+                    weight=spec.weight,
+                    max_repetition_factor=spec.max_repetition_factor,
+                    max_topic_ratio=spec.max_topic_ratio,
+                    **(
+                        {"quality": quality(pattern, topic)}
+                        if "vigintile" in fields
+                        else {"paths": [_format_path(pattern, data_root, topic)]}
+                    ),
+                )
+                for topic, spec in source.topics.items()
+            ]
+        elif "vigintile" in fields:
+            entry["quality"] = quality(pattern, "")
+        else:
+            entry["paths"] = [_format_path(pattern, data_root)]
+        sources.append(
+            SourceConfig(
+                name=name,
+                weight=source.weight,
+                max_repetition_factor=source.max_repetition_factor,
+                **entry,
+            )
+        )
+    spec = target.family.spec
+    return ExperimentConfig(
+        name=target.config_name,
+        description=spec.config_description.format(**names),
+        sources=sources,
+        **settings.model_dump(exclude_none=True),
+    )

@@ -1,0 +1,93 @@
+"""Token counts per data leaf, as `olmix priors compute` prints them, for any dialect.
+
+    from qupsample.priors import compute_priors, format_priors
+    print(format_priors(compute_priors("generated/quality_thresholds/heavy_code/top10pct.yaml")))
+
+Counts come from folder listings (object size / token size) through the token-count
+cache: no request per object. Where olmix logs a read error and counts the whole leaf
+as 0, this fails, naming the leaf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qupsample.counts import count_globs
+from qupsample.dialects import ConfigInput, load_config, priors_block
+from qupsample.errors import StorageError
+from qupsample.resolve import config_entries, token_size
+from qupsample.weights import walk_leaves
+
+
+def compute_priors(
+    config: ConfigInput,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    cache: bool = True,
+    refresh: bool = False,
+    cache_dir: Path | str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    root: Path | str | None = None,
+    warnings: list[str] | None = None,
+) -> dict[str, int]:
+    """Token counts of every data leaf of a config, keyed as olmix names leaves.
+
+    Args:
+        config: any olmix config (file, mapping or model) or a `SCHEME:PROFILE` pair.
+        storage_options: s3fs options (endpoint_url, profile, anon, ...).
+        cache: read and write the on-disk token-count cache.
+        refresh: list storage again even where the cache has counts.
+        cache_dir: the cache folder (default: see `cache.default_cache_dir`).
+        progress: called as `progress(done, total)` while folders are listed.
+        root: the project whose specs build a `SCHEME:PROFILE` pair.
+        warnings: where to add warnings (an unwritable or corrupt cache).
+
+    Returns:
+        Leaf name (`source:topic:bucket`, `source:topic`, `source:bucket`, `source`) ->
+        tokens (the sum over the leaf's paths), sorted by name.
+
+    Raises:
+        StorageError: a path cannot be listed or matches nothing (names the leaf).
+    """
+    loaded = load_config(config, root=root)
+    leaves = list(walk_leaves(config_entries(loaded.experiment)))
+    globs = list(dict.fromkeys(path for _, entry in leaves for path in entry.paths))
+    try:
+        counts = count_globs(
+            globs,
+            token_size(loaded.experiment),
+            storage_options=storage_options,
+            cache=cache,
+            refresh=refresh,
+            cache_dir=cache_dir,
+            progress=progress,
+            warnings=warnings,
+        )
+    except StorageError as exc:
+        message = str(exc)
+        leaf = next(
+            (name for name, entry in leaves if any(message.startswith(p) for p in entry.paths)),
+            None,
+        )
+        if leaf is None:
+            raise
+        raise StorageError(f"{loaded.where}: leaf {leaf}: {message}") from None
+    return {
+        name: sum(counts[path].tokens for path in entry.paths)
+        for name, entry in sorted(leaves, key=lambda item: item[0])
+    }
+
+
+def format_priors(token_counts: Mapping[str, int]) -> str:
+    """The `priors:` block exactly as `olmix priors compute` prints it (keys sorted)."""
+    text: str = yaml.dump(
+        {"priors": priors_block(token_counts)}, default_flow_style=False, sort_keys=True
+    )
+    return text
+
+
+__all__ = ["compute_priors", "format_priors"]
