@@ -472,6 +472,7 @@ def resolve(
             {name: leaf.repetition_factor or 1.0 for name, leaf in flat_mix.items()},
             path_tokens,
             leaf_counts,
+            partial=weights_only,
         )
         implied = resolve_shares(entries, None, leaf_counts) if _has_data_weights(entries) else None
         mismatches = check_mix(loaded.where, entries, flat_mix, implied)

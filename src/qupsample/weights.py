@@ -180,6 +180,8 @@ def shares_from_leaf_weights(
     factors: Mapping[str, float],
     tokens: Mapping[str, int] | None,
     leaf_tokens: Mapping[str, int] | None = None,
+    *,
+    partial: bool = False,
 ) -> list[LeafShare]:
     """Leaf shares given outright (an olmix `mix:` block), not derived from the tree.
 
@@ -189,12 +191,13 @@ def shares_from_leaf_weights(
         factors: Allowed repetition per leaf name; default 1.0.
         tokens: Token count per path where known (splits a leaf among its paths).
         leaf_tokens: Token counts per leaf.
+        partial: `tokens` may miss paths (as in `resolve_shares`).
 
     Returns:
         All leaves in tree order.
     """
     check_tree(entries)
-    counts = _Counts(tokens, leaf_tokens or {})
+    counts = _Counts(tokens, leaf_tokens or {}, partial)
     return [
         _resolve_leaf(entry, name, weights.get(name, 0.0), factors.get(name, 1.0), counts)
         for name, entry in walk_leaves(entries, ())

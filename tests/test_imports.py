@@ -1,0 +1,72 @@
+"""Tests for the module map: qupsample's imports point one way (no cycles)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from helpers import REPO
+
+PACKAGE = REPO / "src" / "qupsample"
+
+
+def imports_of(path: Path) -> set[str]:
+    """The qupsample modules a file imports, at the top or inside functions."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("qupsample"):
+            parts = node.module.split(".")
+            if len(parts) > 1:
+                found.add(parts[1])
+            else:
+                found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("qupsample.")}
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports."""
+    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    return {
+        p.stem: (imports_of(p) & modules) - {p.stem}
+        for p in PACKAGE.glob("*.py")
+        if p.stem != "__init__"
+    }
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of the graph, or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        state[module] = 1
+        stack.append(module)
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == 1:
+                return [*stack[stack.index(target) :], target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        stack.pop()
+        state[module] = 2
+        return None
+
+    for module in sorted(graph):
+        if module not in state and (cycle := visit(module)):
+            return cycle
+    return None
+
+
+def test_the_import_graph_has_no_cycles() -> None:
+    """No module imports, even lazily, one that imports it back (renderer <-> resolve)."""
+    graph = import_graph()
+    assert "resolve" in graph["renderer"]
+    assert "renderer" not in graph["resolve"]
+    assert find_cycle(graph) is None
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    """The check above can fail: a loop of three modules is reported."""
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
