@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,18 @@ PROFILE_TABLE = {
 
 
 def make_project(
-    tmp_path: Path, edits: dict[str, str] | None = None, *, with_generated: bool = False
+    tmp_path: Path,
+    edits: dict[str, str] | None = None,
+    *,
+    with_generated: bool = False,
+    all_families: bool = False,
+    profiles: Sequence[str] | None = None,
 ) -> Path:
     """Copies the repo's specs and templates (quality_upsampling family only), then edits.
 
     `edits` maps a path inside the project to its new text. With `with_generated`,
-    the family's folders under `generated/` are copied too, so the copy starts up to date.
+    the family's folders under `generated/` are copied too, so the copy starts up to
+    date. `all_families` keeps every family; `profiles` keeps only those profiles.
     """
     root = tmp_path / "project"
     shutil.copytree(REPO / "schemes", root / "schemes")
@@ -55,8 +62,11 @@ def make_project(
         for folder in (FAMILY, LAUNCH):
             shutil.copytree(REPO / "generated" / folder, root / "generated" / folder)
     for family in (root / "schemes" / "families").glob("*.yaml"):
-        if family.stem != FAMILY:
+        if family.stem != FAMILY and not all_families:
             family.unlink()
+    for profile in (root / "schemes" / "profiles").glob("*.yaml"):
+        if profiles is not None and profile.stem not in profiles:
+            profile.unlink()
     for relative, text in (edits or {}).items():
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_text(text, encoding="utf-8")

@@ -51,7 +51,7 @@ profiles:
 def test_list_prints_families_schemes_and_profiles(tmp_path: Path) -> None:
     """`qupsample list` prints one aligned line per family, scheme and profile, exit 0."""
     root = make_project(tmp_path)
-    assert invoke("list", "--root", str(root)) == (0, LIST_OUTPUT, "")
+    assert invoke("list", "--root", str(root)) == (0, LIST_OUTPUT, f"project: {root}\n")
 
 
 # --- render ---------------------------------------------------------------------------
@@ -72,7 +72,11 @@ def test_render_output_file_is_replaced_atomically(tmp_path: Path) -> None:
     target.write_text("old\n")
     old_inode = target.stat().st_ino
     assert invoke(*RENDER, "-o", str(target)) == (0, "", "")
-    assert target.read_bytes() == HEAVY_CODE_AGGRESSIVE.read_bytes()
+    # The usage line shows the file written, so copy-pasting it launches that file.
+    committed = HEAVY_CODE_AGGRESSIVE.read_text()
+    assert target.read_text() == committed.replace(
+        f"--config generated/{FAMILY}/heavy_code/aggressive.yaml", f"--config {target}"
+    )
     assert target.stat().st_ino != old_inode
     assert [path.name for path in folder.iterdir()] == ["config.yaml"]
 
@@ -213,7 +217,8 @@ def test_root_without_specs_is_one_line_error(
     assert (code, stdout) == (2, "")
     assert stderr == (
         f"error: {root}: has no schemes/ and templates/ folders"
-        " — pass the folder that holds them with --root\n"
+        " — pass the folder that holds them with --root, or create one with"
+        " `qupsample init DIR`\n"
     )
     assert sorted(tmp_path.iterdir()) == ([root] if folder == "empty" else [])
 

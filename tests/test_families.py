@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import REPO, invoke
+from helpers import REPO, invoke, make_project
 
 from qupsample.demo import write_demo_corpus
 from qupsample.generator import generate
@@ -112,28 +112,15 @@ def test_threshold_resolve_splits_topics_by_token_counts(tmp_path: Path) -> None
 
 def sweep_project(tmp_path: Path) -> Path:
     """A copy of the specs with one family (quality_upsampling) and one profile (heavy_code)."""
-    root = tmp_path / "project"
-    shutil.copytree(REPO / "schemes", root / "schemes")
-    shutil.copytree(REPO / "templates", root / "templates")
-    (root / "schemes" / "families" / "quality_thresholds.yaml").unlink()
-    for profile in (root / "schemes" / "profiles").glob("*.yaml"):
-        if profile.stem != "heavy_code":
-            profile.unlink()
-    return root
+    return make_project(tmp_path, profiles=["heavy_code"])
 
 
 def test_sweep_matches_golden_files(tmp_path: Path, update_golden: bool) -> None:
     """`generate --sweep proxy_model_id=olmo3_14m,olmo3_60m` writes the golden sweep tree."""
     root = sweep_project(tmp_path)
-    out = tmp_path / "sweeps"
+    out = root / "generated" / "sweeps"
     code, _, err = invoke(
-        "generate",
-        "--sweep",
-        "proxy_model_id=olmo3_14m,olmo3_60m",
-        "--out",
-        str(out),
-        "--root",
-        str(root),
+        "generate", "--sweep", "proxy_model_id=olmo3_14m,olmo3_60m", "--root", str(root)
     )
     assert code == 0, err
     written = {
@@ -181,8 +168,9 @@ def test_sweep_names_and_settings_follow_the_value(tmp_path: Path) -> None:
         assert config["name"] == f"quality-upsampling-gradual-heavy-code-{value}"
         assert str(config["chinchilla_multiple"]) == value
         assert f"x 20 x 14M = {tokens}\n" in text
+        # With --out, the usage line shows the file where it really is.
         assert (
-            "# Usage: olmix launch run --config generated/sweeps/quality_upsampling/"
+            f"# Usage: olmix launch run --config {out.as_posix()}/quality_upsampling/"
             f"chinchilla_multiple-{value}/heavy_code/gradual.yaml\n"
         ) in text
     assert (

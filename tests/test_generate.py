@@ -61,15 +61,16 @@ def family_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_generate_matches_golden_files(tmp_path: Path, update_golden: bool) -> None:
     """Generating the repo's specs writes exactly the golden file set, byte for byte."""
-    generate(out=tmp_path, root=REPO)
-    produced = tree(tmp_path)
+    out = helpers.make_project(tmp_path, all_families=True) / "generated"
+    generate(root=out.parent)
+    produced = tree(out)
     if update_golden:
         shutil.rmtree(GOLDEN, ignore_errors=True)
         for relative, data in produced.items():
             target = GOLDEN / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-            target.chmod(stat.S_IMODE((tmp_path / relative).stat().st_mode))
+            target.chmod(stat.S_IMODE((out / relative).stat().st_mode))
     golden = tree(GOLDEN)
     assert sorted(produced) == sorted(golden)
     assert set(FAMILY_FILES) <= set(golden)
@@ -104,14 +105,20 @@ def test_generate_twice_changes_no_byte(tmp_path: Path) -> None:
     code, stdout, stderr = invoke("generate", "--root", str(root), "--out", str(out))
     assert code == 0
     assert sorted(stdout.splitlines()) == [f"wrote: {out / path}" for path in FAMILY_FILES]
-    assert stderr == f"{out}: 20 files, 20 written\n"
+    assert stderr == f"project: {root}\n{out}: 20 files, 20 written\n"
     before = snapshot(out)
     code, stdout, stderr = invoke("generate", "--root", str(root), "--out", str(out))
-    assert (code, stdout, stderr) == (0, "", f"{out}: 20 files, 0 written\n")
+    assert (code, stdout, stderr) == (0, "", f"project: {root}\n{out}: 20 files, 0 written\n")
     assert snapshot(out) == before
-    assert tree(out) == {
+    # The same files as the golden ones, but each usage line shows where it really is.
+    written = {
+        p: d.replace(f"{out.as_posix()}/".encode(), b"generated/") for p, d in tree(out).items()
+    }
+    assert written == {
         p: d for p, d in tree(GOLDEN).items() if p.startswith((f"{FAMILY}/", f"{LAUNCH}/"))
     }
+    usage = f"# Usage: olmix launch run --config {out.as_posix()}/{FAMILY}/heavy_code/gradual.yaml"
+    assert usage in (out / FAMILY / "heavy_code" / "gradual.yaml").read_text()
 
 
 # --- --check --------------------------------------------------------------------------
@@ -123,7 +130,7 @@ def test_check_passes_on_fresh_copy(tmp_path: Path) -> None:
     before = snapshot(root)
     code, stdout, stderr = invoke("generate", "--check", "--root", str(root))
     assert (code, stdout) == (0, "")
-    assert stderr == f"{root / 'generated'}: 20 files, up to date\n"
+    assert stderr == f"project: {root}\n{root / 'generated'}: 20 files, up to date\n"
     assert snapshot(root) == before
 
 

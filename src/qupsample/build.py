@@ -90,6 +90,8 @@ class Target:
     prefix: str = OUTPUT_DIR
     # Which of the family's forms (`Family.outputs`): 0 is its own, then `also`.
     form_index: int = 0
+    # Where the file really goes when not under `prefix` (render -o FILE).
+    usage: str | None = None
 
     @property
     def form(self) -> FamilyOutput:
@@ -109,8 +111,8 @@ class Target:
 
     @property
     def canonical_path(self) -> str:
-        """The config's path in a project checkout, as the usage line shows it."""
-        return f"{self.prefix}/{self.path}"
+        """The config's path as its usage line shows it: where the file really is."""
+        return self.usage or f"{self.prefix}/{self.path}"
 
     @property
     def config_name(self) -> str:

@@ -154,9 +154,11 @@ AnonOption = Annotated[bool, typer.Option("--anon", help="Read S3 anonymously (p
 @app.command("list")
 def list_command(root: RootOption = None) -> None:
     """List the families, schemes and profiles found, one line each."""
-    from qupsample.specs import list_specs
+    from qupsample.specs import list_specs, load_project
 
-    rows = list_specs(root)
+    project = load_project(root)
+    typer.echo(project.describe(), err=True)
+    rows = list_specs(project)
     width = max(len(row.name) for row in rows)
     kind = ""
     for row in rows:
@@ -275,6 +277,7 @@ def generate(
         )
         raise typer.Exit(1)
     verb = "up to date" if check else f"{len(report.written)} written"
+    typer.echo(report.project, err=True)
     typer.echo(f"{report.out}: {total} files, {verb}", err=True)
 
 

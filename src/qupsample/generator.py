@@ -35,6 +35,7 @@ class GenerateReport:
     """What `generate` wrote or, with `check`, what differs from the specs."""
 
     out: Path
+    project: str = ""
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
@@ -76,7 +77,11 @@ def family_targets(
 
 
 def sweep_variants(
-    project: Project, overrides: Mapping[str, Any] | None, key: str, values: Sequence[str]
+    project: Project,
+    overrides: Mapping[str, Any] | None,
+    key: str,
+    values: Sequence[str],
+    prefix: str = f"{OUTPUT_DIR}/{SWEEP_DIR}",
 ) -> list[Variant]:
     """One variant per value of `key`, each in its own sub-folder `KEY-VALUE`."""
     if not values or any(not v for v in values):
@@ -91,9 +96,7 @@ def sweep_variants(
             project, {**(overrides or {}), key: value}, where="--sweep"
         )
         safe = value.replace("/", "_")
-        variants.append(
-            Variant(settings, data_root, f"{key}-{safe}", safe, f"{OUTPUT_DIR}/{SWEEP_DIR}")
-        )
+        variants.append(Variant(settings, data_root, f"{key}-{safe}", safe, prefix))
     return variants
 
 
@@ -293,11 +296,25 @@ def generate(
                 located("--family", family, "unknown family", suggest(family, project.families))
             )
         project = replace(project, families={family: project.families[family]})
+    if out is None and project.builtin:
+        raise UserError(
+            located(
+                "generate",
+                None,
+                f"no qupsample project at or above {Path.cwd()} (only the built-in specs),"
+                " and generate never writes into them",
+                "run `qupsample init` to start a project here, or pass --out DIR",
+            )
+        )
+    # The usage line of each file shows where it really is: generated/... in the
+    # project, else the --out folder as given.
+    shown = OUTPUT_DIR if out is None else Path(out).as_posix()
     if sweep is None:
-        variants = [Variant(*apply_overrides(project, overrides))]
+        variants = [Variant(*apply_overrides(project, overrides), prefix=shown)]
         default_out = project.root / OUTPUT_DIR
     else:
-        variants = sweep_variants(project, overrides, sweep[0], sweep[1])
+        prefix = f"{OUTPUT_DIR}/{SWEEP_DIR}" if out is None else shown
+        variants = sweep_variants(project, overrides, sweep[0], sweep[1], prefix)
         default_out = project.root / OUTPUT_DIR / SWEEP_DIR
     folder = Path(out) if out is not None else default_out
     if folder.exists() and not folder.is_dir():
@@ -311,7 +328,7 @@ def generate(
         storage_options=storage_options,
         priors=priors,
     )
-    report = GenerateReport(folder)
+    report = GenerateReport(folder, project.describe())
     expected = {file.path for file in files}
     # The folders this run owns: a sweep owns its value folders only, so sweeps of
     # other keys beside it are not orphans.

@@ -16,6 +16,7 @@ import functools
 import shlex
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -281,7 +282,8 @@ def render(
         keep_zero: keep weight-0 buckets (plan-era: `weight: 0`; current olmix: in `data`
             with weight 0 in `mix`) instead of omitting them.
         family: the family, where the scheme and profile are in several.
-        out: also write the config to this file, atomically.
+        out: also write the config to this file, atomically (its usage line then
+            shows this path).
         template: a template of `templates/` instead of the family's, e.g.
             "olmix-launch" (current olmix's launch config, with its `mix:` block).
         offline: for a current-olmix template, list no storage (weights must be
@@ -297,6 +299,8 @@ def render(
     settings, data_root = apply_overrides(project, overrides)
     chosen = find_template(project, template) if template else None
     target = find_target(project, scheme, profile, family, chosen)
+    if out is not None:
+        target = replace(target, usage=Path(out).as_posix())
     text = render_target(
         project,
         target,

@@ -151,6 +151,15 @@ class Project:
     layout: Layout
     settings: Settings
     families: dict[str, FamilySpecs]
+    # The specs built into qupsample, not a project of the user's: nothing is written
+    # into them.
+    builtin: bool = False
+
+    def describe(self) -> str:
+        """Which specs are in use, for a line on stderr."""
+        if self.builtin:
+            return f"specs: built-in ({self.root}); `qupsample init DIR` makes a project"
+        return f"project: {self.root}"
 
     @property
     def templates(self) -> Path:
@@ -162,12 +171,19 @@ def _is_root(folder: Path) -> bool:
     return (folder / SCHEMES_DIR).is_dir() and (folder / TEMPLATES_DIR).is_dir()
 
 
-def find_root(root: Path | str | None = None, start: Path | None = None) -> Path:
-    """Find the project root.
+def builtin_root() -> Path:
+    """The specs that ship with qupsample (in a wheel; in a checkout, the checkout's)."""
+    for folder in (_BUNDLED, _CHECKOUT):
+        if _is_root(folder):
+            return folder
+    raise SpecError(
+        "no schemes/ and templates/ found at or above the current folder, and none built in"
+        " — run from a qupsample project or pass --root DIR"
+    )
 
-    Order: the folder given; else the nearest folder at or above `start` (the current
-    directory) holding `schemes/` and `templates/`; else the specs bundled with qupsample.
-    """
+
+def locate_root(root: Path | str | None = None, start: Path | None = None) -> tuple[Path, bool]:
+    """The project root and whether it is the built-in specs (see `find_root`)."""
     if root is not None:
         folder = Path(root)
         if not _is_root(folder):
@@ -176,21 +192,25 @@ def find_root(root: Path | str | None = None, start: Path | None = None) -> Path
                     str(folder),
                     None,
                     "has no schemes/ and templates/ folders",
-                    "pass the folder that holds them with --root",
+                    "pass the folder that holds them with --root, or create one with"
+                    " `qupsample init DIR`",
                 )
             )
-        return folder
+        return folder, False
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if _is_root(folder):
-            return folder
-    for folder in (_BUNDLED, _CHECKOUT):
-        if _is_root(folder):
-            return folder
-    raise SpecError(
-        "no schemes/ and templates/ found at or above the current folder"
-        " — run from a qupsample project or pass --root DIR"
-    )
+            return folder, False
+    return builtin_root(), True
+
+
+def find_root(root: Path | str | None = None, start: Path | None = None) -> Path:
+    """Find the project root.
+
+    Order: the folder given; else the nearest folder at or above `start` (the current
+    directory) holding `schemes/` and `templates/`; else the specs built into qupsample.
+    """
+    return locate_root(root, start)[0]
 
 
 def _display(path: Path, root: Path) -> str:
@@ -301,7 +321,7 @@ def _check_profile(profile: Loaded[Profile], layout: Layout, layout_file: str) -
 
 def load_project(root: Path | str | None = None) -> Project:
     """Load and cross-check every spec of the project at (or found from) `root`."""
-    folder = find_root(root)
+    folder, builtin = locate_root(root)
     specs = folder / SCHEMES_DIR
     layout = load_spec(specs / "layout.yaml", Layout, folder)
     settings = load_spec(specs / "settings.yaml", Settings, folder)
@@ -353,7 +373,7 @@ def load_project(root: Path | str | None = None) -> Project:
         families[family.name] = FamilySpecs(
             family.name, family.file, family.spec, schemes, profiles
         )
-    return Project(folder, layout.spec, settings.spec, families)
+    return Project(folder, layout.spec, settings.spec, families, builtin)
 
 
 EVALS_DIR = "evals"
@@ -393,9 +413,9 @@ class SpecRow:
     description: str
 
 
-def list_specs(root: Path | str | None = None) -> list[SpecRow]:
+def list_specs(root: Project | Path | str | None = None) -> list[SpecRow]:
     """Families, schemes and profiles of a project, with a short description each."""
-    project = load_project(root)
+    project = root if isinstance(root, Project) else load_project(root)
     rows: list[SpecRow] = []
     schemes: dict[str, tuple[str, list[str]]] = {}
     profiles: dict[str, tuple[str, list[str]]] = {}
