@@ -34,7 +34,16 @@ class _Group(TyperGroup):
     def invoke(self, ctx: Any) -> Any:  # typer.Context's base is typer's vendored click
         try:
             return super().invoke(ctx)
-        except (TyperException, typer.Exit, typer.Abort):
+        except TyperException as exc:
+            # click's usage errors (bad option value, unknown command): one line, exit 2.
+            if getattr(exc, "exit_code", None) == 2 and hasattr(exc, "format_message"):
+                context = getattr(exc, "ctx", None)
+                command = context.command_path if context is not None else "qupsample"
+                message = " ".join(str(exc.format_message()).split()).replace("Value error, ", "")
+                typer.echo(f"error: {command}: {message} — see `{command} --help`", err=True)
+                raise typer.Exit(2) from None
+            raise
+        except (typer.Exit, typer.Abort):
             raise
         except QupsampleError as exc:
             typer.echo(f"error: {exc}", err=True)
@@ -632,6 +641,21 @@ def convert(
             sys.stdout.write(converted.text)
         else:
             typer.echo(f"wrote {path} ({converted.source}, {converted.dialect} -> {to})", err=True)
+
+
+@app.command()
+def init(
+    folder: Annotated[
+        Path, typer.Argument(metavar="DIR", help="Folder for the new project.", file_okay=False)
+    ] = Path(),
+) -> None:
+    """Start a project of your own: the built-in specs and templates, a Makefile, a hook."""
+    from qupsample.scaffold import init_project
+
+    for path in init_project(folder):
+        typer.echo(f"created {path}", err=True)
+    where = "" if folder == Path() else f"cd {folder} && "
+    typer.echo(f"next: {where}qupsample generate   (then edit schemes/ and run it again)", err=True)
 
 
 @app.command()
