@@ -239,6 +239,32 @@ def test_batch_run_launches_every_config_from_any_folder(tmp_path: Path, family_
     assert [path.resolve() for path in paths] == [(out / c).resolve() for c in CONFIGS]
 
 
+@pytest.mark.parametrize(("form", "flag"), [(FAMILY, "--config"), (LAUNCH, "--variants")])
+def test_batch_run_keeps_going_and_lists_failures(
+    tmp_path: Path, family_out: Path, form: str, flag: str
+) -> None:
+    """Every config is launched even when some fail; failures are listed, then exit 1."""
+    env, log = _fake_olmix(tmp_path)
+    failing = tmp_path / "bin" / "olmix"
+    # The fake olmix also fails for heavy_code configs.
+    failing.write_text(failing.read_text() + '[ "${4#*heavy_code}" = "$4" ]\n')
+    result = subprocess.run(
+        [str(family_out / form / "batch_run.sh"), "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    calls = [line.split("\t")[:-1] for line in log.read_text().splitlines()]
+    assert [call[:3] for call in calls] == [["launch", "run", flag]] * 8
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "failed: heavy_code/aggressive.yaml",
+        "failed: heavy_code/gradual.yaml",
+    ]
+
+
 def test_batch_run_quotes_hostile_profile_names(tmp_path: Path) -> None:
     """A profile named with shell syntax is launched by its path and never executed."""
     name = 'it\'s $(touch pwned) `touch pwned2` "q"; x'

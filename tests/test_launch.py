@@ -185,33 +185,3 @@ def test_unknown_template_suggests_the_closest() -> None:
     assert code == 2
     assert "did you mean 'olmix-launch.yaml.j2'?" in err
     assert err.count("\n") == 1
-
-
-def test_launch_batch_script_uses_variants_and_keeps_going(tmp_path: Path) -> None:
-    """The launch batch script calls `olmix launch run --variants`, runs all, reports failures."""
-    import os
-    import subprocess
-
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    log = tmp_path / "calls.log"
-    fake = bin_dir / "olmix"
-    # A stand-in olmix: logs its arguments, fails for heavy_code configs.
-    fake.write_text(
-        f'#!/usr/bin/env bash\necho "$@" >> {log}\n[[ "$*" != *heavy_code* ]]\n',
-        encoding="utf-8",
-    )
-    fake.chmod(0o755)
-    script = REPO / "generated" / LAUNCH / "batch_run.sh"
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    result = subprocess.run(
-        ["bash", str(script), "--dry-run"], env=env, capture_output=True, text=True, check=False
-    )
-    calls = log.read_text().splitlines()
-    assert len(calls) == 8
-    assert all(c.startswith("launch run --variants ") and c.endswith(" --dry-run") for c in calls)
-    assert result.returncode == 1
-    assert result.stderr.splitlines() == [
-        "failed: heavy_code/aggressive.yaml",
-        "failed: heavy_code/gradual.yaml",
-    ]
