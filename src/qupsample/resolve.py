@@ -192,6 +192,101 @@ class Mix:
         """`to_olmix_mix()` as YAML text under a top-level `mix:` key."""
         return format_mix_block(self.to_olmix_mix())
 
+    def to_pandas(self, kind: str = "leaves") -> Any:
+        """`to_records(kind)` as a `pandas.DataFrame`: `kind` is "leaves" or "paths".
+
+        Raises:
+            UserError: pandas is not installed (the `notebook` extra).
+        """
+        records = self.to_records(kind)
+        try:
+            import pandas
+        except ImportError:
+            raise UserError(
+                "to_pandas: pandas is not installed — pip install 'qupsample[notebook]'"
+            ) from None
+        # Named columns, so that a mix without rows still has them.
+        columns = (
+            ["path", "leaf", "objects", "tokens", "weight"]
+            if kind == "paths"
+            else [
+                "leaf",
+                "weight",
+                "tokens",
+                "requested_tokens",
+                "repetition_factor",
+                "max_repetition_factor",
+            ]
+        )
+        return pandas.DataFrame.from_records(records, columns=columns)
+
+    def _feasibility(self) -> str:
+        """One phrase: feasible, not feasible (how many over), or unknown (no counts)."""
+        over = self.infeasible
+        if over:
+            return f"not feasible: {len(over)} {'leaf' if len(over) == 1 else 'leaves'} over limit"
+        if self.needs_counts:
+            return f"{len(self.needs_counts)} weights need token counts"
+        if any(leaf.weight and leaf.repetition_factor is None for leaf in self.leaves):
+            return "feasibility unknown: no token counts"
+        return "feasible"
+
+    def __repr__(self) -> str:
+        leaves = len(self.leaves)
+        return (
+            f"Mix({self.name!r}, {leaves} {'leaf' if leaves == 1 else 'leaves'},"
+            f" {self.training_tokens:,} training tokens, {self._feasibility()})"
+        )
+
+    def _repr_html_(self) -> str:
+        """The leaves as a compact HTML table (weights in %, tokens, repetition, flags)."""
+        from html import escape
+
+        def cell(text: str, *, right: bool = True, style: str = "") -> str:
+            align = "text-align:right;" if right else "text-align:left;"
+            return f'<td style="{align}{style}">{escape(text)}</td>'
+
+        low = self.minimum_weight or 0.0
+        header = "".join(
+            f'<th style="text-align:{"left" if name in ("leaf", "flag") else "right"}">{name}</th>'
+            for name in ("leaf", "weight %", "tokens", "requested", "repetition", "max", "flag")
+        )
+        rows = []
+        for leaf in self.leaves:
+            flag, style = "", ""
+            if leaf.over_limit:
+                flag, style = "OVER LIMIT", "color:#c62828;font-weight:bold;"
+            elif leaf.weight is not None and 0 < leaf.weight < low:
+                flag, style = "below minimum_weight", "color:#b26a00;"
+            requested = leaf.requested_tokens
+            rows.append(
+                "<tr>"
+                + cell(leaf.leaf, right=False, style=style)
+                + cell("?" if leaf.weight is None else f"{leaf.weight * 100:.3f}")
+                + cell("?" if leaf.tokens is None else f"{leaf.tokens:,}")
+                + cell("?" if requested is None else f"{round(requested):,}")
+                + cell(
+                    "?" if leaf.repetition_factor is None else f"{leaf.repetition_factor:.3f}x",
+                    style=style,
+                )
+                + cell(f"{leaf.max_repetition_factor:g}x")
+                + cell(flag, right=False, style=style)
+                + "</tr>"
+            )
+        notes = [f"training tokens {self.training_tokens:,}", self._feasibility()]
+        if self.max_training_tokens is not None:
+            notes.append(f"largest feasible budget {self.max_training_tokens:,.0f} tokens")
+        if self.offline:
+            notes.append("offline")
+        caption = f"<b>{escape(self.name)}</b>: {escape('; '.join(notes))}"
+        remarks = "".join(f"<li>{escape(line)}</li>" for line in (*self.mismatches, *self.warnings))
+        return (
+            '<table class="qupsample-mix">'
+            f'<caption style="text-align:left">{caption}</caption>'
+            f"<thead><tr>{header}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>" + (f"<ul>{remarks}</ul>" if remarks else "")
+        )
+
 
 def _path_record(row: PathRow) -> dict[str, Any]:
     return {
