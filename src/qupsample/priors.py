@@ -69,8 +69,14 @@ def compute_priors(
         )
     except StorageError as exc:
         message = str(exc)
+        # Storage errors start with `GLOB: `; the separator keeps a glob that another
+        # leaf's glob merely prefixes (`*.npy` and `*.npyy`) from taking the blame.
         leaf = next(
-            (name for name, entry in leaves if any(message.startswith(p) for p in entry.paths)),
+            (
+                name
+                for name, entry in leaves
+                if any(message.startswith(f"{p}: ") for p in entry.paths)
+            ),
             None,
         )
         if leaf is None:
