@@ -5,8 +5,9 @@
 
 For each F (`.npy` parts per folder) a lab process fills moto with the DCLM layout; a
 counting proxy with a fixed per-request delay sits in front of it (in this process).
-Then, A B A B: qupsample's `resolve` on a 458-glob config (cold cache, then warm) and
-the naive counter (glob + one HEAD per object), each in a subprocess of its own. Every
+Then, A B A B: qupsample's `resolve` on a 458-glob config (cold cache, then warm), the
+`qupsample priors` command on the same config (cold cache of its own, then warm) and the
+naive counter (glob + one HEAD per object), each in a subprocess of its own. Every
 run's token counts must equal the layout's true counts, glob by glob, or the benchmark
 fails. Results go to `--out` (Markdown) and `--workdir`/results.json.
 """
@@ -44,6 +45,8 @@ REQUEST_KINDS = ("ListObjectsV2", "HeadObject", "GetObject")
 COUNTERS = {
     "qupsample-cold": "qupsample, cold cache",
     "qupsample-warm": "qupsample, warm cache",
+    "priors-cold": "`qupsample priors`, cold cache",
+    "priors-warm": "`qupsample priors`, warm cache",
     "naive": "naive (glob + HEAD each)",
     "qupsample-raw-timestamps": "what-if: qupsample, timestamps left unparsed (cold)",
 }
@@ -200,7 +203,7 @@ def bench_files(args: argparse.Namespace, files: int, log: Any) -> FilesResult:
     (workdir / "globs.txt").write_text("\n".join(globs) + "\n", encoding="utf-8")
     (workdir / "warmup.txt").write_text("\n".join(globs[:4]) + "\n", encoding="utf-8")
     expected = layout.expected_tokens()
-    counters = ["qupsample-cold", "qupsample-warm", "naive"]
+    counters = ["qupsample-cold", "qupsample-warm", "priors-cold", "priors-warm", "naive"]
     if args.what_if:
         counters.append("qupsample-raw-timestamps")
 
@@ -230,9 +233,14 @@ def bench_files(args: argparse.Namespace, files: int, log: Any) -> FilesResult:
         )
         for round_ in range(1, args.repeats + 1):
             cache_dir = workdir / f"cache-{round_}"
-            what_if_cache = workdir / f"cache-what-if-{round_}"
+            # priors keeps counts in the same cache format: a cache of its own keeps it cold.
+            caches = {
+                "qupsample-raw-timestamps": workdir / f"cache-what-if-{round_}",
+                "priors-cold": workdir / f"cache-priors-{round_}",
+                "priors-warm": workdir / f"cache-priors-{round_}",
+            }
             for counter in counters:
-                cache = what_if_cache if counter == "qupsample-raw-timestamps" else cache_dir
+                cache = caches.get(counter, cache_dir)
                 run = run_counter(counter, round_, lab, proxy, workdir, cache, expected)
                 runs.append(run)
                 log(
@@ -359,7 +367,7 @@ def _shorten(frame: str) -> str:
 class Target:
     """One of the issue's targets, measured."""
 
-    kind: str  # pages, warm, requests, wall, memory
+    kind: str  # pages, warm, priors, requests, wall, memory
     name: str
     measured: str
     ok: bool
@@ -397,6 +405,26 @@ def evaluate(results: Sequence[FilesResult]) -> list[Target]:
                 warm_requests == 0 and warm_share < 0.10,
             )
         )
+        priors_cold = result.of("priors-cold")
+        if priors_cold:
+            priors_kinds: Counter[str] = Counter()
+            for run in priors_cold:
+                priors_kinds.update(run.requests)
+            priors_lists = {run.requests.get("ListObjectsV2", 0) for run in priors_cold}
+            priors_other = {k: v for k, v in priors_kinds.items() if k != "ListObjectsV2"}
+            priors_warm = sum(run.total_requests for run in result.of("priors-warm"))
+            targets.append(
+                Target(
+                    "priors",
+                    f"F={result.files}: `qupsample priors` cold: ListObjectsV2 pages only,"
+                    f" <= {result.max_pages}, 0 HeadObject/GetObject; warm: 0 requests",
+                    f"cold {'/'.join(str(n) for n in sorted(priors_lists))} ListObjectsV2 a"
+                    " run, other requests: "
+                    + (", ".join(f"{k} {v}" for k, v in sorted(priors_other.items())) or "none")
+                    + f"; warm {priors_warm} requests",
+                    max(priors_lists) <= result.max_pages and not priors_other and priors_warm == 0,
+                )
+            )
     main = by_files.get(50) or max(results, key=lambda r: r.files)
     naive_requests = _median([r.total_requests for r in main.of("naive")])
     ours_requests = _median([r.total_requests for r in main.of("qupsample-cold")])
@@ -487,6 +515,19 @@ def files_table(result: FilesResult) -> list[str]:
         f" warm / cold wall **{warm_share:.1%}**; naive / qupsample (cold) counter CPU"
         f" **{_cpu(result, 'naive') / _cpu(result, 'qupsample-cold'):.1f}x**.",
     ]
+    priors_cold = result.of("priors-cold")
+    if priors_cold:
+        priors_requests = _median([r.total_requests for r in priors_cold])
+        priors_warm_share = _median([r.wall_s for r in result.of("priors-warm")]) / _median(
+            [r.wall_s for r in priors_cold]
+        )
+        lines += [
+            "",
+            f"`qupsample priors` at F={result.files}: naive / priors (cold) requests"
+            f" **{_median([r.total_requests for r in naive]) / priors_requests:.1f}x**;"
+            f" naive / priors (cold) wall **{_wall_ratio(result, 'priors-cold'):.2f}x**;"
+            f" warm / cold wall **{priors_warm_share:.1%}**.",
+        ]
     what_if = result.of("qupsample-raw-timestamps")
     if what_if:
         what_if_wall = _median([r.wall_s for r in what_if])
@@ -562,6 +603,8 @@ def write_report(
         "# one counter run, as the benchmark starts it (ENDPOINT = the proxy):",
         "python bench/run_counter.py qupsample --endpoint ENDPOINT"
         " --config bench/out/files-50/config.yaml --cache-dir DIR --out RESULT.json",
+        "python bench/run_counter.py priors --endpoint ENDPOINT"
+        " --config bench/out/files-50/config.yaml --cache-dir DIR --out RESULT.json",
         "python bench/run_counter.py naive --endpoint ENDPOINT"
         " --globs bench/out/files-50/globs.txt --out RESULT.json",
         "```",
@@ -594,7 +637,11 @@ def write_report(
         "- Wall = the counting call inside the counter's process (s3fs's import included for"
         " both counters; qupsample's includes reading the config and writing its cache);"
         " process s = the whole subprocess; peak RSS = `ru_maxrss` of the counter's process."
-        " Each round runs qupsample cold, qupsample warm (same cache), then the naive counter.",
+        " Each round runs qupsample cold, qupsample warm (same cache), `qupsample priors`"
+        " cold and warm (a cache of its own), then the naive counter.",
+        "- `qupsample priors` runs the command itself (`qupsample priors CONFIG"
+        " --endpoint-url ENDPOINT --cache-dir DIR -o FILE`, in the counter's process); its"
+        " token count of each leaf (one glob a leaf here) is checked like the others'.",
         "",
         "| F | objects (with sidecars) | `.npy` objects | fill s | lab peak RSS MB |",
         "|--:|--:|--:|--:|--:|",
@@ -675,12 +722,7 @@ def notes(
         " CPU on each request and the proxy about one, on the same two cores as the counter,"
         " whose own process (s3fs runs every request on one event-loop thread) spends a few"
         " more; the CPU columns show where it went. Request counts are the exact measure.",
-        "- The wall ratio is not a safe lower bound for real S3 here. Against a server that"
-        " costs the client's machine nothing, each counter is bound by its own process's CPU:"
-        f" at F={main.files} the naive counter used {naive_cpu:.1f} s and qupsample (cold)"
-        f" {cold_cpu:.1f} s, a ratio of {naive_cpu / cold_cpu:.1f}x, against"
-        f" {_wall_ratio(main):.2f}x of wall measured here (the lab slows the naive counter"
-        " more, as it serves it far more requests).",
+        _wall_note(main.files, naive_cpu / cold_cpu, _wall_ratio(main), naive_cpu, cold_cpu),
     ]
     for target in targets:
         if target.ok:
@@ -736,6 +778,22 @@ def notes(
     return lines
 
 
+def _wall_note(files: int, cpu_ratio: float, wall_ratio: float, naive: float, ours: float) -> str:
+    """How the wall ratio measured here compares with the counters' own CPU ratio."""
+    cpu = (
+        "Against a server that costs the client's machine nothing, each counter is bound by"
+        f" its own process's CPU: at F={files} the naive counter used {naive:.1f} s and"
+        f" qupsample (cold) {ours:.1f} s, a ratio of {cpu_ratio:.1f}x, against"
+        f" {wall_ratio:.2f}x of wall measured here"
+    )
+    if cpu_ratio < wall_ratio:
+        return (
+            f"- The wall ratio is not a safe lower bound for real S3 here. {cpu} (the lab"
+            " slows the naive counter more, as it serves it far more requests)."
+        )
+    return f"- {cpu}: in this run the wall ratio is the lower of the two."
+
+
 def _why(target: Target, main: FilesResult, profile: dict[str, Any] | None) -> str:
     if target.kind == "wall":
         naive = _median([r.wall_s for r in main.of("naive")])
@@ -770,6 +828,11 @@ def _why(target: Target, main: FilesResult, profile: dict[str, Any] | None) -> s
         )
     if target.kind == "warm":
         return "The warm run reads the config and one cache file per glob; see the CPU column."
+    if target.kind == "priors":
+        return (
+            "`qupsample priors` made requests other than one listing page per folder cold,"
+            " or any request warm."
+        )
     return "qupsample made requests other than one listing page per folder."
 
 
