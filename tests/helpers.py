@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 from collections.abc import Sequence
@@ -97,3 +98,24 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+def table_rows(text: str) -> dict[str, list[str]]:
+    """The leaf rows of a `resolve` table: full leaf name -> its cells after the name.
+
+    Rows are indented by depth (two spaces a level), cells are two or more spaces apart;
+    rows without numbers (sources and topics) only name the path to their leaves.
+    """
+    rows: dict[str, list[str]] = {}
+    path: list[str] = []
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("─")) + 1
+    for line in lines[start:]:
+        if not line.startswith(" "):
+            break
+        cells = re.split(r"\s{2,}", line.strip())
+        depth = (len(line) - len(line.lstrip()) - 1) // 2
+        path[depth:] = [cells[0]]
+        if len(cells) > 1:
+            rows[":".join(path)] = cells[1:]
+    return rows

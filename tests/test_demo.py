@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from helpers import table_rows
 from typer.testing import CliRunner
 
 from qupsample.cli import app
@@ -49,17 +50,13 @@ def test_demo_command_writes_corpus_and_prints_a_feasible_table(tmp_path: Path) 
     args = next_line.removeprefix("next: qupsample ").split()
     follow = CliRunner().invoke(app, args)
     assert follow.exit_code == 0, follow.stderr
-    rows = [
-        [cell.strip() for cell in line.split("│")[1:-1]]
-        for line in result.stdout.splitlines()
-        if line.startswith("│")
-    ]
+    rows = table_rows(result.stdout)
     assert len(rows) >= 10
-    assert {row[0] for row in rows} == {"all_dressed", "arxiv", "wikipedia"}
-    for row in rows:
-        repetition, limit, flag = float(row[6].rstrip("x")), float(row[7].rstrip("x")), row[8]
+    assert {leaf.split(":")[0] for leaf in rows} == {"all_dressed", "arxiv", "wikipedia"}
+    for cells in rows.values():
+        assert len(cells) == 4  # no note: nothing over its limit
+        repetition, limit = (float(x.rstrip("x")) for x in cells[3].split(" of "))
         assert 0 < repetition <= limit
-        assert flag == ""
     assert "OVER LIMIT" not in result.stdout
     assert "feasible up to" in result.stdout
 

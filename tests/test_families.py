@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import REPO, invoke, make_project
+from helpers import REPO, invoke, make_project, table_rows
 
 from qupsample.demo import write_demo_corpus
 from qupsample.generator import generate
@@ -241,8 +241,8 @@ def test_diff_table_shows_percentage_point_changes() -> None:
         "diff", "aggressive:heavy_code", "gradual:heavy_code", "--root", str(REPO)
     )
     assert code == 1
-    row = next(line for line in out.splitlines() if "software_development:top10pct" in line)
-    assert "35.000" in row and "25.000" in row and "-10.000" in row
+    rows = table_rows(out)
+    assert rows["all_dressed:software_development:top10pct"] == ["35.000", "25.000", "-10.000"]
     assert "12 of 20 leaves differ" in out
 
 

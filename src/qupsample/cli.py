@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -440,36 +439,20 @@ def diff(
         raise typer.Exit(1)
 
 
-def _percent(weight: float | None) -> str:
-    return "?" if weight is None else f"{weight * 100:.3f}"
+def _width() -> int:
+    """The terminal's width; 100 columns when not printing to a terminal."""
+    import shutil
+
+    return shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
 
 
 def _print_diff(result: MixDiff, tokens: bool) -> None:
     if result.equal:
         typer.echo(f"{result.a} and {result.b}: same mix ({len(result.leaves)} leaves)")
         return
-    from rich.console import Console
-    from rich.table import Table
+    from qupsample.tables import diff_table
 
-    table = Table(title=f"{result.a} -> {result.b}", title_justify="left")
-    table.add_column("leaf")
-    for column in ("A %", "B %", "change (points)"):
-        table.add_column(column, justify="right")
-    if tokens:
-        table.add_column("A tokens", justify="right")
-        table.add_column("B tokens", justify="right")
-    for leaf in result.changes:
-        delta = (leaf.weight_b or 0.0) - (leaf.weight_a or 0.0)
-        cells = [leaf.leaf, _percent(leaf.weight_a), _percent(leaf.weight_b), f"{delta * 100:+.3f}"]
-        if tokens:
-            cells += [
-                "" if leaf.tokens_a is None else f"{leaf.tokens_a:,}",
-                "" if leaf.tokens_b is None else f"{leaf.tokens_b:,}",
-            ]
-        table.add_row(*cells)
-    table.caption = f"{len(result.changes)} of {len(result.leaves)} leaves differ"
-    table.caption_justify = "left"
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    sys.stdout.write(diff_table(result, tokens, _width()))
 
 
 @app.command()
@@ -716,54 +699,10 @@ def _print_mix(mix: Mix, format_: Format) -> None:
         _print_table(mix)
 
 
-def _age(seconds: float) -> str:
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
-        if seconds >= size:
-            return f"{seconds / size:.0f} {unit} ago"
-    return "just now"
-
-
 def _print_table(mix: Mix) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from qupsample.tables import mix_table
 
-    from qupsample.renderer import human_count
-
-    table = Table(title=mix.name, title_justify="left")
-    for column in ("source", "topic", "bucket"):
-        table.add_column(column)
-    for column in ("tokens", "weight %", "requested", "repetition", "max"):
-        table.add_column(column, justify="right")
-    table.add_column("")
-    low = mix.minimum_weight or 0.0
-    for leaf in mix.leaves:
-        parts = [*leaf.leaf.split(":"), "", ""][:3]
-        flag = ""
-        if leaf.over_limit:
-            flag = "OVER LIMIT"
-        elif leaf.weight is not None and 0 < leaf.weight < low:
-            flag = "below minimum_weight"
-        table.add_row(
-            *parts,
-            "?" if leaf.tokens is None else f"{leaf.tokens:,}",
-            "?" if leaf.weight is None else f"{leaf.weight * 100:.3f}",
-            "?" if leaf.requested_tokens is None else human_count(leaf.requested_tokens),
-            "?" if leaf.repetition_factor is None else f"{leaf.repetition_factor:.3f}x",
-            f"{leaf.max_repetition_factor:g}x",
-            flag,
-            style="bold red" if leaf.over_limit else None,
-        )
-    notes = [f"training tokens {mix.training_tokens:,}"]
-    if mix.offline:
-        notes.append("offline: no token counts")
-    elif mix.oldest_listing is not None:
-        notes.append(f"counts listed {_age(time.time() - mix.oldest_listing)}")
-    if mix.max_training_tokens is not None:
-        notes.append(f"feasible up to {human_count(mix.max_training_tokens)} tokens")
-    table.caption = "; ".join(notes)
-    table.caption_justify = "left"
-    console = Console(width=None if sys.stdout.isatty() else 160)
-    console.print(table)
+    sys.stdout.write(mix_table(mix, _width()))
 
 
 def main() -> None:

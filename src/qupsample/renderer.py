@@ -44,20 +44,13 @@ from qupsample.specs import (
     suggest,
     validation_message,
 )
+from qupsample.tables import human_count
 from qupsample.yamltext import comment_text, yaml_block, yaml_quoted, yaml_scalar
 
 # Templates that are gone, and what replaces them.
 RETIRED_TEMPLATES = {
     "olmix-mix": "olmix-launch",
 }
-
-
-def human_count(count: float) -> str:
-    """`140M`, `1.5B`, `93.24M`: a token or parameter count for a header comment."""
-    for size, unit in ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K")):
-        if abs(count) >= size:
-            return f"{count / size:.4g}{unit}"
-    return f"{count:.4g}"
 
 
 @functools.lru_cache(maxsize=16)
