@@ -1059,3 +1059,16 @@ def test_importing_resolve_does_not_load_s3_libraries() -> None:
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_json_weights_carry_no_float_noise() -> None:
+    """The generated heavy_code/aggressive config resolves to short decimals in JSON."""
+    config = (
+        Path(__file__).resolve().parents[1]
+        / "generated/quality_upsampling/heavy_code/aggressive.yaml"
+    )
+    data = json.loads(resolve(config, offline=True).to_json())
+    weights = [leaf["weight"] for leaf in data["leaves"]]
+    assert weights[:4] == [0.14, 0.06, 0.35, 0.15]
+    assert all(len(repr(weight)) <= 6 for weight in weights)
+    assert "000000000" not in json.dumps(data) and "999999999" not in json.dumps(data)

@@ -637,3 +637,20 @@ def test_round_group_sums_exactly(raw: list[float], decimals: int) -> None:
     assert sum(units) == 10**decimals
     for fraction, unit in zip(fractions, units, strict=True):
         assert abs(unit - fraction * 10**decimals) <= 1
+
+
+def test_shares_are_exact_decimals_without_float_noise() -> None:
+    """Decimal weights multiply exactly and convert to float once: 0.98 x 50/98 x 0.7 = 0.35."""
+    entries = [
+        node(
+            "web",
+            node("code", leaf("top", weight=0.7), leaf("mid", weight=0.3), weight=50),
+            node("news", leaf("top", weight=0.1), leaf("mid", weight=0.9), weight=48),
+            weight=98,
+        ),
+        leaf("wiki", weight=1),
+        leaf("arxiv", weight=1),
+    ]
+    weights = [row.weight for row in resolve_shares(entries, None)]
+    assert weights == [0.35, 0.15, 0.048, 0.432, 0.01, 0.01]
+    assert [repr(w) for w in weights] == ["0.35", "0.15", "0.048", "0.432", "0.01", "0.01"]

@@ -136,7 +136,7 @@ def split_group(
         WeightError: A weight is negative or not finite, everything is 0, or counts
             are needed but missing or invalid.
     """
-    return _split(weights, tokens, where="sibling group", kind="sibling")
+    return [float(f) for f in _split(weights, tokens, where="sibling group", kind="sibling")]
 
 
 def resolve_shares(
@@ -170,7 +170,7 @@ def resolve_shares(
     check_tree(entries)
     leaves: list[LeafShare] = []
     counts = _Counts(tokens, leaf_tokens or {}, partial)
-    _resolve_group(entries, (), 1.0, 1.0, counts, leaves)
+    _resolve_group(entries, (), Fraction(1), 1.0, counts, leaves)
     return leaves
 
 
@@ -199,8 +199,8 @@ def shares_from_leaf_weights(
     check_tree(entries)
     counts = _Counts(tokens, leaf_tokens or {}, partial)
     return [
-        _resolve_leaf(entry, name, weights.get(name, 0.0), factors.get(name, 1.0), counts)
-        for name, entry in walk_leaves(entries, ())
+        _resolve_leaf(entry, name, _exact(weights.get(name, 0.0)), factors.get(name, 1.0), counts)
+        for name, entry in walk_leaves(entries)
     ]
 
 
@@ -373,17 +373,24 @@ def _has_weights(group: Sequence[Entry]) -> bool:
 # --- shares --------------------------------------------------------------------------
 
 
+def _exact(value: float) -> Fraction:
+    """A weight as the exact decimal it was written as (0.7 is 7/10, not its float)."""
+    return Fraction(value) if isinstance(value, int) else Fraction(repr(float(value)))
+
+
 def _split(
     weights: Sequence[float | None],
     tokens: Sequence[int | None] | None,
     *,
     where: str,
     kind: str,
-) -> list[float]:
+) -> list[Fraction]:
+    # Exact arithmetic: shares are converted to float once, at the end, so equal
+    # weights give equal shares and 0.04 stays 0.04.
     if not weights:
         raise WeightError(located(where, None, f"has no {kind}s", f"add at least one {kind}"))
     if any(weight is not None for weight in weights):
-        values: list[float] = []
+        values: list[Fraction] = []
         for weight in weights:
             if weight is not None and not _is_weight(weight):
                 raise WeightError(
@@ -391,9 +398,9 @@ def _split(
                         where, f"{kind} weight", f"must be a finite number >= 0, got {weight!r}"
                     )
                 )
-            values.append(0.0 if weight is None else float(weight))
-        largest = max(values)
-        if largest == 0:
+            values.append(Fraction(0) if weight is None else _exact(weight))
+        total = sum(values, Fraction(0))
+        if total == 0:
             raise WeightError(
                 located(
                     where,
@@ -402,10 +409,7 @@ def _split(
                     f"give at least one {kind} a positive weight",
                 )
             )
-        # Dividing by the largest weight first keeps the sum of huge weights finite.
-        relative = [value / largest for value in values]
-        total = math.fsum(relative)
-        return [value / total for value in relative]
+        return [value / total for value in values]
     if tokens is None:
         raise WeightError(
             located(
@@ -441,7 +445,7 @@ def _split(
                 f"give at least one {kind} a positive weight or check that its paths hold data",
             )
         )
-    return [count / total_tokens for count in counts]
+    return [Fraction(count, total_tokens) for count in counts]
 
 
 @dataclass(frozen=True)
@@ -479,15 +483,15 @@ class _Counts:
 def _resolve_group(
     group: Sequence[Entry],
     prefix: tuple[str, ...],
-    share: float | None,
+    share: Fraction | None,
     factor: float,
     counts: _Counts,
     out: list[LeafShare],
 ) -> None:
     where, kind = _where(prefix), _kind(group, len(prefix))
-    shares: list[float | None]
+    shares: list[Fraction | None]
     if share == 0:
-        shares = [0.0] * len(group)
+        shares = [Fraction(0)] * len(group)
     elif _has_weights(group):
         # An unknown parent share (offline) is treated as possibly positive, so an
         # all-zero group fails early instead of only once counts are in.
@@ -511,16 +515,16 @@ def _resolve_group(
             _resolve_group(entry.children, name, entry_share, entry_factor, counts, out)
 
 
-def _scale(share: float | None, fraction: float) -> float | None:
+def _scale(share: Fraction | None, fraction: Fraction) -> Fraction | None:
     if fraction == 0:
-        return 0.0
+        return Fraction(0)
     return None if share is None else share * fraction
 
 
 def _resolve_leaf(
     entry: Entry,
     name: str,
-    share: float | None,
+    share: Fraction | None,
     factor: float,
     counts: _Counts,
 ) -> LeafShare:
@@ -532,9 +536,9 @@ def _resolve_leaf(
         total = counts.leaves.get(name)
         if total is None and all(count is not None for count in known):
             total = sum(count for count in known if count is not None)
-    weights: list[float | None]
+    weights: list[Fraction | None]
     if share == 0:
-        weights = [0.0] * len(entry.paths)
+        weights = [Fraction(0)] * len(entry.paths)
     elif share is not None and total == 0:
         raise WeightError(
             located(
@@ -552,11 +556,11 @@ def _resolve_leaf(
         weights = [share * fraction for fraction in fractions]
     return LeafShare(
         leaf=name,
-        weight=share,
+        weight=None if share is None else float(share),
         tokens=total,
         max_repetition_factor=factor,
         paths=tuple(
-            PathShare(path=path, weight=weight, tokens=count)
+            PathShare(path=path, weight=None if weight is None else float(weight), tokens=count)
             for path, weight, count in zip(entry.paths, weights, known, strict=True)
         ),
         needs_counts=share is None,
