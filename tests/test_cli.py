@@ -217,8 +217,8 @@ def test_root_without_specs_is_one_line_error(
     assert (code, stdout) == (2, "")
     assert stderr == (
         f"error: {root}: has no schemes/ and templates/ folders"
-        " — pass the folder that holds them with --root, or create one with"
-        " `qupsample init DIR`\n"
+        " — create them with `qupsample init DIR`; or pass the folder that holds them"
+        " with --root DIR\n"
     )
     assert sorted(tmp_path.iterdir()) == ([root] if folder == "empty" else [])
 

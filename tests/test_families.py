@@ -270,7 +270,7 @@ def test_diff_errors_are_one_line() -> None:
     """An unknown pair in diff is a one-line error, exit 2."""
     code, _, err = invoke("diff", "aggresive:heavy_code", "gradual:heavy_code", "--root", str(REPO))
     assert code == 2
-    assert err.startswith("error: render: scheme 'aggresive': not found")
+    assert err.startswith("error: aggresive:heavy_code: scheme 'aggresive': not found")
     assert len(err.strip().splitlines()) == 1
 
 

@@ -704,7 +704,7 @@ def test_training_tokens_from_proxy_model_or_override(memory_root: str) -> None:
 def test_missing_or_unknown_proxy_needs_training_tokens(memory_root: str) -> None:
     """Without a known proxy model the budget must be given; with one given it resolves."""
     config = dclm_config(memory_root, proxy_model_id="olmo9_huge")
-    with pytest.raises(UserError, match=r"unknown proxy model 'olmo9_huge'.*--training-tokens"):
+    with pytest.raises(UserError, match=r"unknown proxy model 'olmo9_huge'.*training_tokens=N"):
         resolve(config, cache=False)
     del config["proxy_model_id"]
     with pytest.raises(UserError, match=r"has no proxy_model_id"):

@@ -88,7 +88,7 @@ def test_generate_with_only_builtin_specs_refuses(
     code, out, err = invoke("generate")
     assert (code, out) == (2, "")
     assert err.count("\n") == 1
-    assert "run `qupsample init` to start a project here, or pass --out DIR" in err
+    assert "run `qupsample init` to start a project here; or pass --out DIR" in err
     assert list(tmp_path.iterdir()) == []
     assert snapshot(REPO / "generated") == before
     code, _, err = invoke("list")

@@ -269,6 +269,6 @@ def test_find_root_rejects_folder_without_specs(tmp_path: Path) -> None:
         find_root(tmp_path)
     assert str(caught.value) == (
         f"{tmp_path}: has no schemes/ and templates/ folders"
-        " — pass the folder that holds them with --root, or create one with"
-        " `qupsample init DIR`"
+        " — create them with `qupsample init DIR`; or pass the folder that holds them"
+        ' with root="DIR"'
     )

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from qupsample.errors import RenderError, located
+from qupsample.errors import Hint, RenderError, located
 from qupsample.models import (
     ExperimentConfig,
     FamilyOutput,
@@ -137,40 +137,37 @@ def find_target(
     profile: str,
     family: str | None = None,
     template: str | None = None,
+    where: str | None = None,
 ) -> Target:
     """The family config for a scheme and profile; unknown names suggest the closest.
 
     With `template`, the family's form written with that template (if it has one)
-    gives the config's place, so `render` shows the path `generate` writes.
+    gives the config's place, so `render` shows the path `generate` writes. `where`
+    names the pair in errors (default `SCHEME:PROFILE`).
     """
+    where = where or f"{scheme}:{profile}"
     families = project.families
     if family is not None:
         if family not in families:
             raise RenderError(
-                located("--family", family, "unknown family", suggest(family, families))
+                located(where, f"family {family!r}", "unknown family", suggest(family, families))
             )
         families = {family: families[family]}
     with_scheme = [f for f in families.values() if scheme in f.schemes]
     if not with_scheme:
         known = [s for f in families.values() for s in f.schemes]
-        raise RenderError(
-            located("render", f"scheme {scheme!r}", "not found", suggest(scheme, known))
-        )
+        raise RenderError(located(where, f"scheme {scheme!r}", "not found", suggest(scheme, known)))
     candidates = [f for f in with_scheme if profile in f.profiles]
     if not candidates:
         known = [p for f in with_scheme for p in f.profiles]
         raise RenderError(
-            located("render", f"profile {profile!r}", "not found", suggest(profile, known))
+            located(where, f"profile {profile!r}", "not found", suggest(profile, known))
         )
     if len(candidates) > 1:
         names = ", ".join(f.name for f in candidates)
         raise RenderError(
-            located(
-                "render",
-                f"{scheme} {profile}",
-                f"is in several families ({names})",
-                "choose one with --family",
-            )
+            located(where, None, f"is in several families ({names})"),
+            Hint("choose one with {}", "--family F", 'family="F"'),
         )
     chosen = candidates[0]
     forms = [form.template for form in chosen.spec.outputs]

@@ -45,7 +45,7 @@ class _Group(TyperGroup):
         except (typer.Exit, typer.Abort):
             raise
         except QupsampleError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {exc.render(_options(self, ctx))}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             raise
@@ -53,6 +53,14 @@ class _Group(TyperGroup):
             traceback.print_exc()
             typer.echo("internal error: this is a bug in qupsample, please report it", err=True)
             raise typer.Exit(70) from None
+
+
+def _options(group: TyperGroup, ctx: Any) -> set[str]:
+    """The option names of the subcommand being run (hints name only those)."""
+    name = ctx.invoked_subcommand
+    command = group.get_command(ctx, name) if name else None
+    params = command.params if command is not None else []
+    return {opt for param in params for opt in getattr(param, "opts", [])}
 
 
 app = typer.Typer(

@@ -24,7 +24,7 @@ from qupsample.dialects import (
     launch_document,
     load_config,
 )
-from qupsample.errors import UserError, located
+from qupsample.errors import Hint, UserError, located
 from qupsample.files import write_atomic
 from qupsample.mixblock import rounding_note
 from qupsample.resolve import (
@@ -100,12 +100,9 @@ def convert(
             if offline:
                 missing = sorted(set(leaves) - set(counts))
                 raise UserError(
-                    located(
-                        loaded.where,
-                        "priors",
-                        f"no token count for {', '.join(missing[:3])}",
-                        "pass --priors FILE, or drop --offline so storage is listed",
-                    )
+                    located(loaded.where, "priors", f"no token count for {', '.join(missing[:3])}"),
+                    Hint("pass {}", "--priors FILE", 'priors="FILE"'),
+                    Hint("or drop {} so storage is listed", "--offline", "offline=True"),
                 )
             counts = compute_priors(loaded, storage_options=storage_options)
         document = generation_document(
@@ -183,15 +180,16 @@ def convert_files(
             `convert`.
     """
     if output is not None and out is not None:
-        raise UserError(located("convert", None, "-o and --out exclude each other", "pick one"))
-    if output is not None and len(configs) > 1:
         raise UserError(
             located(
-                "-o",
-                str(output),
-                f"{len(configs)} configs cannot go to one file",
-                "use --out DIR (one file per config)",
-            )
+                "convert", None, "a single output file and an output folder exclude each other"
+            ),
+            Hint("pass {} or --out, not both", "-o", "output or out"),
+        )
+    if output is not None and len(configs) > 1:
+        raise UserError(
+            located(str(output), None, f"{len(configs)} configs cannot go to one file"),
+            Hint("use {} (one file per config)", "--out DIR", 'out="DIR"'),
         )
     inputs = {Path(c).resolve() for c in configs if Path(c).exists()}
     results: list[tuple[Converted, Path | None]] = []
@@ -205,8 +203,8 @@ def convert_files(
                         str(config),
                         "name",
                         f"{name!r} is not usable as a file name",
-                        "convert it alone with -o FILE",
-                    )
+                    ),
+                    Hint("convert it alone with {}", "-o FILE", 'output="FILE"'),
                 )
             destination = Path(out) / f"{name}.yaml"
         converted = convert(
@@ -231,7 +229,7 @@ def convert_files(
                     str(destination),
                     None,
                     "is an input file; convert never overwrites its input",
-                    "write elsewhere (-o FILE or --out DIR)",
+                    "write the converted config elsewhere",
                 )
             )
         if resolved in seen:
@@ -240,8 +238,8 @@ def convert_files(
                     str(destination),
                     None,
                     f"both {seen[resolved]} and {converted.source} convert to this file",
-                    "convert them separately with -o",
-                )
+                ),
+                Hint("convert them separately with {}", "-o FILE", 'output="FILE"'),
             )
         seen[resolved] = converted.source
     for converted, destination in results:

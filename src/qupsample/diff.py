@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from qupsample.dialects import ConfigInput
-from qupsample.errors import UserError, located
+from qupsample.errors import Hint, UserError, located
 from qupsample.resolve import Mix, PriorsInput, resolve
 
 # Weights closer than this are equal: float noise, far below the printed precision.
@@ -92,8 +92,9 @@ def _resolve(
                 str(config) if isinstance(config, str | Path) else mix.name,
                 None,
                 f"weights need token counts ({', '.join(mix.needs_counts[:3])}, ...)",
-                "pass --priors FILE, or drop --offline to compare them",
-            )
+            ),
+            Hint("pass {}", "--priors FILE", 'priors="FILE"'),
+            Hint("or drop {} to compare them", "--offline", "offline=True"),
         )
     return mix
 

@@ -7,11 +7,49 @@ else that escapes is a bug.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A fix that names an option: a flag on the command line, an argument in Python.
+
+    `template` holds `{}` where the option goes, e.g. "pass {} for a public bucket".
+    Shown by the CLI only where the command has `cli`; from Python as `api` (a hint
+    without `api` is only for the command line).
+    """
+
+    template: str
+    cli: str
+    api: str | None = None
+
+    def render(self, options: Collection[str] | None) -> str | None:
+        """The hint for Python (`options` None) or for a command with these options."""
+        if options is None:
+            return None if self.api is None else self.template.format(self.api)
+        return self.template.format(self.cli) if self.cli.split()[0] in options else None
+
 
 class QupsampleError(Exception):
-    """Root of qupsample's exceptions."""
+    """Root of qupsample's exceptions; `hints` name options, shown where they exist."""
 
     exit_code = 70
+
+    def __init__(self, message: str, *hints: Hint) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hints = hints
+
+    def __str__(self) -> str:
+        return self.render(None)
+
+    def render(self, options: Collection[str] | None) -> str:
+        """The one-line message, with the hints that apply (see `Hint.render`)."""
+        shown = [text for hint in self.hints if (text := hint.render(options)) is not None]
+        if not shown:
+            return self.message
+        return self.message + ("; " if " — " in self.message else " — ") + "; ".join(shown)
 
 
 class UserError(QupsampleError):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from qupsample.build import OUTPUT_DIR, Target, apply_overrides
-from qupsample.errors import UserError, located
+from qupsample.errors import Hint, UserError, located
 from qupsample.files import write_atomic
 from qupsample.mixblock import rounding_note
 from qupsample.models import Settings
@@ -303,8 +303,9 @@ def generate(
                 None,
                 f"no qupsample project at or above {Path.cwd()} (only the built-in specs),"
                 " and generate never writes into them",
-                "run `qupsample init` to start a project here, or pass --out DIR",
-            )
+                "run `qupsample init` to start a project here",
+            ),
+            Hint("or pass {}", "--out DIR", 'out="DIR"'),
         )
     # The usage line of each file shows where it really is: generated/... in the
     # project, else the --out folder as given.
@@ -318,7 +319,10 @@ def generate(
         default_out = project.root / OUTPUT_DIR / SWEEP_DIR
     folder = Path(out) if out is not None else default_out
     if folder.exists() and not folder.is_dir():
-        raise UserError(located(str(folder), None, "is not a folder", "pass a folder with --out"))
+        raise UserError(
+            located(str(folder), None, "is not a folder"),
+            Hint("pass a folder with {}", "--out DIR", 'out="DIR"'),
+        )
     files = plan_outputs(
         project,
         variants,

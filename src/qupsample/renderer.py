@@ -291,7 +291,7 @@ def render(
     project = load_project(root)
     settings, data_root = apply_overrides(project, overrides)
     chosen = find_template(project, template) if template else None
-    target = find_target(project, scheme, profile, family, chosen)
+    target = find_target(project, scheme, profile, family, chosen, where="render")
     if out is not None:
         target = replace(target, usage=Path(out).as_posix())
     text = render_target(

@@ -30,7 +30,7 @@ from typing import Any
 
 from qupsample.counts import count_globs
 from qupsample.dialects import ConfigInput, OlmixConfig, dtype_of, load_config, read_priors
-from qupsample.errors import InfeasibleMixError, UserError, located
+from qupsample.errors import Hint, InfeasibleMixError, UserError, located
 from qupsample.mixblock import MixLeaf, flatten_mix, format_mix_block, olmix_mix
 from qupsample.models import (
     DTYPE_SIZES,
@@ -145,7 +145,8 @@ class Mix:
             details += f" (and {len(worst) - 3} more leaves)"
         raise InfeasibleMixError(
             f"{self.name}: mix not feasible: {details} — lower those weights, raise"
-            " max_repetition_factor, train on fewer tokens, or pass --allow-repetition"
+            " max_repetition_factor, or train on fewer tokens",
+            Hint("or pass {} to accept it", "--allow-repetition"),
         )
 
     def to_records(self, kind: str = "paths") -> list[dict[str, Any]]:
@@ -363,8 +364,9 @@ def config_training_tokens(config: ExperimentConfig) -> int:
                 config.name,
                 "proxy_model_id",
                 what,
-                f"pass --training-tokens N (known proxies: {', '.join(PROXY_MODEL_PARAMETERS)})",
-            )
+                f"known proxies: {', '.join(PROXY_MODEL_PARAMETERS)}",
+            ),
+            Hint("or pass {}", "--training-tokens N", "training_tokens=N"),
         )
     multiple = config.chinchilla_multiple if config.chinchilla_multiple is not None else 1
     return training_tokens(proxy, multiple)
@@ -529,7 +531,10 @@ def resolve(
     else:
         budget = config_training_tokens(model)
     if budget <= 0:
-        raise UserError(located("--training-tokens", None, f"must be > 0, got {budget}"))
+        where = "--training-tokens" if training_tokens is not None else model.name
+        raise UserError(
+            located(where, None, f"the training budget must be > 0 tokens, got {budget}")
+        )
     given = priors_counts(priors)
     with_priors = loaded.token_counts is not None or given is not None
     leaf_counts = {**(loaded.token_counts or {}), **(given or {})}
@@ -580,8 +585,9 @@ def resolve(
                     loaded.where,
                     "priors",
                     f"no token count for {_shown(unknown)}",
-                    "add it (qupsample priors CONFIG -o FILE), or drop --offline to list storage",
-                )
+                    "count it with `qupsample priors CONFIG -o FILE` (or qupsample.priors)",
+                ),
+                Hint("or drop {} to list storage", "--offline", "offline=True"),
             )
 
     leaves: list[LeafRow] = []
@@ -673,15 +679,16 @@ def mix_tree(
     )
     if mix.needs_counts:
         shown = _shown(mix.needs_counts, 3)
-        raise UserError(
-            located(
-                mix.name,
-                "mix",
-                f"needs token counts for {shown}",
-                "run `qupsample priors CONFIG -o priors.yaml` and pass --priors priors.yaml,"
-                " or drop --offline so storage is listed",
+        hints = [
+            Hint(
+                "run `qupsample priors CONFIG -o priors.yaml` and pass {}",
+                "--priors priors.yaml",
+                'priors="priors.yaml" (from qupsample.priors.compute_priors)',
             )
-        )
+        ]
+        if offline:
+            hints.append(Hint("or drop {} so storage is listed", "--offline", "offline=True"))
+        raise UserError(located(mix.name, "mix", f"needs token counts for {shown}"), *hints)
     return mix.to_olmix_mix(keep_zero=keep_zero)
 
 

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from qupsample.errors import SpecError, located
+from qupsample.errors import Hint, SpecError, located
 from qupsample.models import EvalSuite, Family, Layout, Profile, Scheme, Settings, placeholders
 
 M = TypeVar("M", bound=BaseModel)
@@ -192,9 +192,9 @@ def locate_root(root: Path | str | None = None, start: Path | None = None) -> tu
                     str(folder),
                     None,
                     "has no schemes/ and templates/ folders",
-                    "pass the folder that holds them with --root, or create one with"
-                    " `qupsample init DIR`",
-                )
+                    "create them with `qupsample init DIR`",
+                ),
+                Hint("or pass the folder that holds them with {}", "--root DIR", 'root="DIR"'),
             )
         return folder, False
     here = (start or Path.cwd()).resolve()

@@ -1,0 +1,81 @@
+"""Tests for qupsample.errors: hints name only options that exist where they are shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import REPO, invoke
+
+from qupsample.errors import Hint, UserError
+from qupsample.resolve import mix_tree
+
+THRESHOLD = REPO / "generated" / "quality_thresholds" / "heavy_code" / "top10pct.yaml"
+
+
+def test_hint_renders_for_python_and_for_commands_that_have_the_option() -> None:
+    """The API form from Python; the flag only where the command has it; else nothing."""
+    error = UserError(
+        "x: broken — fix it",
+        Hint("pass {}", "--anon", 'storage_options={"anon": True}'),
+        Hint("or {}", "--allow-repetition"),
+    )
+    assert str(error) == 'x: broken — fix it; pass storage_options={"anon": True}'
+    assert error.render({"--anon", "--allow-repetition"}) == (
+        "x: broken — fix it; pass --anon; or --allow-repetition"
+    )
+    assert error.render({"--offline"}) == "x: broken — fix it"
+    assert UserError("y: bad", Hint("pass {}", "--out DIR", 'out="DIR"')).render({"--out"}) == (
+        "y: bad — pass --out DIR"
+    )
+
+
+def test_library_errors_name_api_parameters_not_flags() -> None:
+    """From Python, a config needing counts names priors= and offline=, never a flag."""
+    with pytest.raises(UserError) as caught:
+        mix_tree(THRESHOLD, offline=True)
+    message = str(caught.value)
+    assert 'priors="priors.yaml"' in message and "offline=True" in message
+    assert "--" not in message.replace("qupsample priors CONFIG -o", "")
+
+
+@pytest.mark.parametrize(
+    ("command", "shown", "hidden"),
+    [
+        (["resolve", "x:y"], [], ["--family"]),
+        (["render", "top10pct", "heavy_code", "--template", "olmix-launch", "--offline"],
+         ["--priors priors.yaml", "drop --offline"], []),
+        (["convert", str(THRESHOLD), "--offline"], ["--priors priors.yaml", "drop --offline"], []),
+        (["diff", str(THRESHOLD), str(THRESHOLD), "--offline"],
+         ["pass --priors FILE", "drop --offline"], []),
+    ],
+)  # fmt: skip
+def test_cli_errors_name_only_the_commands_options(
+    command: list[str], shown: list[str], hidden: list[str]
+) -> None:
+    """Each command's error line offers that command's own options."""
+    code, out, err = invoke(*command, "--root", str(REPO))
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1
+    for text in shown:
+        assert text in err
+    for text in hidden:
+        assert text not in err
+
+
+def test_plot_errors_name_the_pair_not_render(tmp_path: Path) -> None:
+    """A mistyped pair given to plot is named as the pair, not as `render`."""
+    code, _, err = invoke("plot", "aggresive:heavy_code", "-o", str(tmp_path / "x.png"))
+    assert code == 2
+    assert err.startswith("error: aggresive:heavy_code: scheme 'aggresive': not found")
+    assert "render" not in err
+
+
+def test_bare_word_config_hints_at_scheme_profile() -> None:
+    """`resolve steep` (no file, no colon) says what a config argument can be."""
+    code, _, err = invoke("resolve", "steep")
+    assert code == 2
+    assert err == (
+        "error: steep: file not found — pass a config file, or SCHEME:PROFILE"
+        " (e.g. aggressive:heavy_code)\n"
+    )
