@@ -17,6 +17,7 @@ olmix has spoken three dialects:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -152,7 +153,9 @@ def detect_dialect(data: Any, where: str) -> Dialect:
         return Dialect.LAUNCH
     if "data" in keys:
         return Dialect.GENERATION
-    found = ", ".join(sorted(map(str, keys))[:8]) or "none"
+    names = sorted(map(_key_name, keys))
+    more = f" (and {len(names) - 8} more)" if len(names) > 8 else ""
+    found = (", ".join(names[:8]) or "none") + more
     known = "; ".join(FORMS.values())
     raise SpecError(
         located(where, None, f"not an olmix config: top-level keys {found}", f"known: {known}")
@@ -181,11 +184,7 @@ def read_config(data: Any, where: str) -> OlmixConfig:
         )
         notes = _ignored_data_fields(launch.data.sources, where)
         notes += _dtype_note(launch.data.dtype, training.tokenizer, where, launch.data)
-        ignored = sorted(set(launch.model_extra or {}) - {"priors"})
-        notes += [
-            located(where, key, "current olmix ignores this top-level key", "remove it")
-            for key in ignored
-        ]
+        notes += _ignored_top_level(launch, where, allowed={"priors"})
         return OlmixConfig(
             dialect,
             where,
@@ -199,13 +198,21 @@ def read_config(data: Any, where: str) -> OlmixConfig:
     swarm = generation.swarm or {}
     minimum = swarm.get("minimum_weight")
     seed = swarm.get("seed")
+    if minimum is not None and not (_is_number(minimum) and 0 <= minimum < math.inf):
+        raise SpecError(
+            located(where, "swarm.minimum_weight", f"must be a finite number >= 0, got {minimum!r}")
+        )
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise SpecError(located(where, "swarm.seed", f"must be an integer, got {seed!r}"))
     experiment = ExperimentConfig(
         name=generation.name,
         sources=generation.data.sources,
         dtype=generation.data.dtype,
-        minimum_weight=minimum if _is_number(minimum) else None,
-        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        minimum_weight=minimum,
+        seed=seed,
     )
+    notes = _ignored_data_fields(generation.data.sources, where)
+    notes += _ignored_top_level(generation, where)
     return OlmixConfig(
         dialect,
         where,
@@ -213,7 +220,7 @@ def read_config(data: Any, where: str) -> OlmixConfig:
         token_counts=counts,
         max_tokens=generation.max_tokens,
         swarm=generation.swarm,
-        notes=tuple(_ignored_data_fields(generation.data.sources, where)),
+        notes=tuple(notes),
     )
 
 
@@ -251,6 +258,22 @@ def _validate(data: Any, model: type[M], where: str, field: str | None = None) -
         if field:
             message = message.replace(f"{where}: ", f"{where}: {field}.", 1)
         raise SpecError(message) from None
+
+
+def _ignored_top_level(
+    model: BaseModel, where: str, allowed: frozenset[str] | set[str] = frozenset()
+) -> list[str]:
+    ignored = sorted(set(map(_key_name, model.model_extra or {})) - set(allowed))
+    return [
+        located(where, key, "current olmix ignores this top-level key", "remove it")
+        for key in ignored
+    ]
+
+
+def _key_name(key: Any) -> str:
+    # A key with a newline or other control character would break the one-line message.
+    text = str(key)
+    return text if text.isprintable() else repr(text)
 
 
 def _is_number(value: Any) -> bool:

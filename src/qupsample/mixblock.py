@@ -150,14 +150,33 @@ def flatten_mix(mix: Any, where: str = "mix") -> dict[str, MixLeaf]:
 
 def _number(value: Any, where: str, field: str, positive: bool) -> float:
     ok = isinstance(value, int | float) and not isinstance(value, bool)
+    number = math.nan
     if ok:
-        number = float(value)
-        ok = math.isfinite(number) and (number > 0 if positive else number >= 0)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond any float, e.g. 10**400
+            ok = False
+        ok = ok and math.isfinite(number) and (number > 0 if positive else number >= 0)
     if not ok:
         bound = "> 0" if positive else ">= 0"
         shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
         raise SpecError(located(where, field, f"must be a finite number {bound}, got {shown}"))
     return number
+
+
+def _product(weight: float, own: float, where: str, field: str) -> float:
+    # Each weight is finite, but a path of huge ones (1e200 x 1e200) overflows to inf.
+    share = weight * own
+    if not math.isfinite(share):
+        raise SpecError(
+            located(
+                where,
+                field,
+                "the product of the weights along the path overflows",
+                "weights are shares within their parent (at most 1)",
+            )
+        )
+    return share
 
 
 def _flatten(
@@ -183,11 +202,12 @@ def _flatten(
         if len(path) > _MAX_DEPTH:
             raise SpecError(located(where, field, f"nested deeper than {_MAX_DEPTH} levels"))
         if not isinstance(value, Mapping):
-            share = weight * _number(value, where, field, positive=False)
+            share = _product(weight, _number(value, where, field, positive=False), where, field)
             yield ":".join(path), MixLeaf(share, factor)
             continue
         own = value.get("weight", 1.0)
-        share = weight * _number(own, where, f"{field}.weight", positive=False)
+        own_field = f"{field}.weight"
+        share = _product(weight, _number(own, where, own_field, False), where, own_field)
         rf = value.get("repetition_factor")
         inherited = factor if rf is None else _number(rf, where, f"{field}.repetition_factor", True)
         if any(child not in RESERVED_KEYS for child in value):
