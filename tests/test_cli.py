@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -246,16 +247,68 @@ def test_every_command_option_and_argument_has_help() -> None:
     assert missing == []
 
 
+COMMANDS = [
+    "list", "render", "generate", "resolve", "diff", "plot", "priors", "convert", "init", "demo"
+]  # fmt: skip
+STORAGE = [
+    "--priors", "--offline", "--refresh", "--no-cache", "--cache-dir", "--endpoint-url",
+    "--profile", "--anon",
+]  # fmt: skip
+
+
 def test_help_lists_commands_and_exit_codes() -> None:
-    """`qupsample --help` lists the commands and the exit-code table."""
+    """`qupsample --help` lists every command with a whole summary, and the exit codes."""
     code, stdout, _ = invoke("--help")
     assert code == 0
+    commands = stdout.split("Commands:")[1].split("Exit codes")[0]
+    listed = [line.split()[0] for line in commands.splitlines() if line[2:3].strip()]
+    assert listed == COMMANDS
+    assert "..." not in commands
     text = " ".join(stdout.split())
-    for command in ("list", "render", "generate"):
-        assert f" {command} " in text
-    assert "Exit codes: 0 ok; 1 differences found (generate --check, diff); 2 user error" in text
+    assert (
+        "Exit codes: 0 ok; 1 differences found (generate --check, diff, resolve --strict);" in text
+    )
     assert "3 mix not feasible" in text
     assert "70 internal error" in text
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_help_has_exit_codes_and_no_python_types(command: str) -> None:
+    """Each subcommand's help ends with the exit codes and names no Python type."""
+    code, stdout, _ = invoke(command, "--help")
+    assert code == 0
+    text = " ".join(stdout.split())
+    assert "Exit codes: 0 ok;" in text and "70 internal error" in text
+    options = stdout.split("Exit codes")[0]
+    for python_type in ("<str>", "<int", "<list", "<dir>", "<file>", "<path>", "{"):
+        assert python_type not in options, python_type
+    assert not re.search(r"\b(INTEGER|TEXT|PATH|DIRECTORY)\b", options)
+
+
+@pytest.mark.parametrize("command", ["render", "generate", "resolve", "diff", "plot", "convert"])
+def test_storage_options_are_the_same_everywhere(command: str) -> None:
+    """Every command that may need token counts takes the same storage and cache options."""
+    _, stdout, _ = invoke(command, "--help")
+    for option in STORAGE:
+        assert f"  {option}" in stdout, option
+
+
+def test_usage_lines_use_one_metavar_style() -> None:
+    """SCHEME PROFILE, CONFIG, CONFIG..., A B: no braces, no lowercase names."""
+    usages = {c: invoke(c, "--help")[1].splitlines()[0] for c in COMMANDS}
+    assert usages["render"] == "Usage: qupsample render [OPTIONS] SCHEME PROFILE"
+    assert usages["resolve"] == "Usage: qupsample resolve [OPTIONS] CONFIG"
+    assert usages["plot"] == "Usage: qupsample plot [OPTIONS] CONFIG..."
+    assert usages["convert"] == "Usage: qupsample convert [OPTIONS] CONFIG..."
+    assert usages["diff"] == "Usage: qupsample diff [OPTIONS] A B"
+    assert usages["init"] == "Usage: qupsample init [OPTIONS] [DIR]"
+
+
+def test_version() -> None:
+    """`qupsample --version` prints the installed version."""
+    from importlib.metadata import version
+
+    assert invoke("--version") == (0, f"qupsample {version('qupsample')}\n", "")
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
 import traceback
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup
 from typer.exceptions import TyperException
 
 from qupsample.errors import QupsampleError, UserError
@@ -22,9 +23,10 @@ if TYPE_CHECKING:
     from qupsample.resolve import Mix
 
 EXIT_CODES = """\
-Exit codes: 0 ok; 1 differences found (generate --check, diff); 2 user error (one line on
-stderr: error: <file>: <field>: <what> — <how to fix>); 3 mix not feasible (a leaf
-over its max_repetition_factor); 70 internal error (a traceback: please report it)."""
+Exit codes: 0 ok; 1 differences found (generate --check, diff, resolve --strict); 2 user
+error (one line on stderr: error: <file>: <field>: <what> — <how to fix>); 3 mix not
+feasible (a leaf over its max_repetition_factor); 70 internal error (a traceback:
+please report it)."""
 
 
 class _Group(TyperGroup):
@@ -77,10 +79,68 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"qupsample {version('qupsample')}")
+        raise typer.Exit()
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="qupsample",
+    help="Quality-upsampling data-mixing configs for olmix: specs in, launch configs and "
+    "resolved mixture weights out.",
+    epilog=EXIT_CODES,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Quality-upsampling data-mixing configs for olmix."""
+
+
+def command(
+    summary: str, name: str | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A subcommand with a one-line summary (never cut) and the exit codes in its help."""
+    return app.command(name, short_help=summary, epilog=EXIT_CODES)
+
+
+def _argument_usage(self: Any) -> str:
+    name = str(self.display_name_raw)
+    return (name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")
+
+
+# Help shows arguments by their metavar alone (CONFIG, SCHEME PROFILE, CONFIG...), never
+# with a Python type such as <str>; typer has no switch for this, so its argument class
+# is adjusted here, in the command-line module only.
+TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
+TyperArgument._usage_display_name = _argument_usage  # type: ignore[method-assign]
+
+
+# --- options every command shares -----------------------------------------------------
+
 RootOption = Annotated[
     Path | None,
     typer.Option(
         "--root",
+        metavar="DIR",
         help="Project folder holding schemes/ and templates/ "
         "[default: nearest one at or above the current folder, else the built-in specs].",
         file_okay=False,
@@ -99,18 +159,20 @@ TemplateOption = Annotated[
     str | None,
     typer.Option(
         "--template",
+        metavar="NAME",
         help="Template of templates/ instead of the family's, e.g. olmix-launch "
         "(current olmix's launch config, with its mix: block).",
     ),
 ]
-OfflineMixOption = Annotated[
+KeepZeroOption = Annotated[
     bool,
     typer.Option(
-        "--offline",
-        help="For olmix-launch configs, list no storage (weights must be explicit, or "
-        "counted in --priors).",
+        "--keep-zero",
+        help="Keep weight-0 buckets (plan-era: weight: 0; current olmix: in data, at weight 0 "
+        "in mix).",
     ),
 ]
+# Where token counts come from: the same options, and the same rule, everywhere.
 PriorsOption = Annotated[
     Path | None,
     typer.Option(
@@ -118,13 +180,74 @@ PriorsOption = Annotated[
         metavar="FILE",
         dir_okay=False,
         help="Token counts per leaf (from `qupsample priors` or `olmix priors compute`), "
-        "so inclusion-only buckets need no storage listing.",
+        "so no storage is listed for them.",
     ),
 ]
-KeepZeroOption = Annotated[
+OfflineOption = Annotated[
     bool,
-    typer.Option("--keep-zero", help="Write weight-0 buckets explicitly (weight: 0)."),
+    typer.Option(
+        "--offline",
+        help="Touch no storage: weights from explicit weights, mix: blocks and --priors only.",
+    ),
 ]
+RefreshOption = Annotated[
+    bool, typer.Option("--refresh", help="List storage again, ignoring cached counts.")
+]
+NoCacheOption = Annotated[
+    bool, typer.Option("--no-cache", help="Neither read nor write the token-count cache.")
+]
+CacheDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache-dir",
+        metavar="DIR",
+        file_okay=False,
+        help="Cache folder [default: $QUPSAMPLE_CACHE_DIR, $XDG_CACHE_HOME/qupsample "
+        "or ~/.cache/qupsample].",
+    ),
+]
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        metavar="URL",
+        help="S3 endpoint URL [default: $AWS_ENDPOINT_URL, else AWS].",
+    ),
+]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option("--profile", metavar="NAME", help="AWS profile [default: $AWS_PROFILE]."),
+]
+AnonOption = Annotated[bool, typer.Option("--anon", help="Read S3 anonymously (public buckets).")]
+
+
+def _counting(
+    endpoint_url: str | None,
+    aws_profile: str | None,
+    anon: bool,
+    *,
+    offline: bool = False,
+    priors: Path | None = None,
+    refresh: bool = False,
+    no_cache: bool = False,
+    cache_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The storage and cache options as the library's keyword arguments."""
+    options: dict[str, Any] = {}
+    if endpoint_url:
+        options["endpoint_url"] = endpoint_url
+    if aws_profile:
+        options["profile"] = aws_profile
+    if anon:
+        options["anon"] = True
+    return {
+        "storage_options": options,
+        "offline": offline,
+        "priors": priors,
+        "cache": not no_cache,
+        "refresh": refresh,
+        "cache_dir": cache_dir,
+    }
 
 
 def _overrides(items: list[str] | None) -> dict[str, str]:
@@ -146,28 +269,22 @@ def _sweep(item: str | None) -> tuple[str, list[str]] | None:
     return key.strip(), [v.strip() for v in values.split(",")]
 
 
-def _storage_options(endpoint_url: str | None, profile: str | None, anon: bool) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    if endpoint_url:
-        options["endpoint_url"] = endpoint_url
-    if profile:
-        options["profile"] = profile
-    if anon:
-        options["anon"] = True
-    return options
-
-
-EndpointOption = Annotated[
-    str | None,
-    typer.Option("--endpoint-url", help="S3 endpoint URL [default: $AWS_ENDPOINT_URL, else AWS]."),
+ConfigArgument = Annotated[
+    str,
+    typer.Argument(metavar="CONFIG", help="A config file of any olmix form, or SCHEME:PROFILE."),
 ]
-ProfileOption = Annotated[
-    str | None, typer.Option("--profile", help="AWS profile [default: $AWS_PROFILE].")
+ConfigsArgument = Annotated[
+    list[str],
+    typer.Argument(
+        metavar="CONFIG", help="Config files of any olmix form, or SCHEME:PROFILE pairs."
+    ),
 ]
-AnonOption = Annotated[bool, typer.Option("--anon", help="Read S3 anonymously (public buckets).")]
 
 
-@app.command("list")
+# --- commands ---------------------------------------------------------------------------
+
+
+@command("List the families, schemes and profiles found.", name="list")
 def list_command(root: RootOption = None) -> None:
     """List the families, schemes and profiles found, one line each."""
     from qupsample.specs import list_specs, load_project
@@ -184,7 +301,7 @@ def list_command(root: RootOption = None) -> None:
         typer.echo(f"  {row.name:<{width}}  {row.description}")
 
 
-@app.command()
+@command("Print the config of SCHEME x PROFILE.")
 def render(
     scheme: Annotated[str, typer.Argument(metavar="SCHEME", help="Scheme name, e.g. aggressive.")],
     profile: Annotated[
@@ -192,22 +309,34 @@ def render(
     ],
     output: Annotated[
         Path | None,
-        typer.Option("-o", "--output", help="Write to this file (atomically) instead of stdout."),
+        typer.Option(
+            "-o",
+            "--output",
+            metavar="FILE",
+            help="Write to this file (atomically) instead of stdout.",
+        ),
     ] = None,
     set_: SetOption = None,
     keep_zero: KeepZeroOption = False,
     family: Annotated[
-        str | None, typer.Option(help="Family, where the pair is in several.")
+        str | None,
+        typer.Option("--family", metavar="NAME", help="Family, where the pair is in several."),
     ] = None,
     template: TemplateOption = None,
-    offline: OfflineMixOption = False,
     priors: PriorsOption = None,
+    offline: OfflineOption = False,
+    refresh: RefreshOption = False,
+    no_cache: NoCacheOption = False,
+    cache_dir: CacheDirOption = None,
     endpoint_url: EndpointOption = None,
-    profile_name: ProfileOption = None,
+    aws_profile: ProfileOption = None,
     anon: AnonOption = False,
     root: RootOption = None,
 ) -> None:
-    """Print the olmix config of SCHEME x PROFILE (the bytes generate writes)."""
+    """Print the olmix config of SCHEME x PROFILE: exactly the bytes generate writes.
+
+    Storage is listed only for buckets without weights (and never with --offline).
+    """
     from qupsample.renderer import render as render_config
 
     text = render_config(
@@ -219,19 +348,28 @@ def render(
         family=family,
         out=output,
         template=template,
-        offline=offline,
-        storage_options=_storage_options(endpoint_url, profile_name, anon),
-        priors=priors,
+        **_counting(
+            endpoint_url,
+            aws_profile,
+            anon,
+            offline=offline,
+            priors=priors,
+            refresh=refresh,
+            no_cache=no_cache,
+            cache_dir=cache_dir,
+        ),
     )
     if output is None:
         sys.stdout.write(text)
 
 
-@app.command()
+@command("Write every family's configs, README.md and batch_run.sh.")
 def generate(
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Output folder [default: generated/ in the project]."),
+        typer.Option(
+            "--out", metavar="DIR", help="Output folder [default: generated/ in the project]."
+        ),
     ] = None,
     set_: SetOption = None,
     keep_zero: KeepZeroOption = False,
@@ -252,17 +390,21 @@ def generate(
         ),
     ] = None,
     template: TemplateOption = None,
-    offline: OfflineMixOption = False,
-    priors: PriorsOption = None,
     family: Annotated[
-        str | None, typer.Option("--family", help="Generate this family only [default: all].")
+        str | None,
+        typer.Option("--family", metavar="NAME", help="Generate this family only [default: all]."),
     ] = None,
+    priors: PriorsOption = None,
+    offline: OfflineOption = False,
+    refresh: RefreshOption = False,
+    no_cache: NoCacheOption = False,
+    cache_dir: CacheDirOption = None,
     endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
+    aws_profile: ProfileOption = None,
     anon: AnonOption = False,
     root: RootOption = None,
 ) -> None:
-    """Write every family's configs (each form), README.md and batch_run.sh."""
+    """Write every family's configs (each of its forms), README.md and batch_run.sh."""
     from qupsample.generator import generate as generate_all
 
     report = generate_all(
@@ -273,10 +415,17 @@ def generate(
         check=check,
         sweep=_sweep(sweep),
         template=template,
-        offline=offline,
         family=family,
-        storage_options=_storage_options(endpoint_url, profile, anon),
-        priors=priors,
+        **_counting(
+            endpoint_url,
+            aws_profile,
+            anon,
+            offline=offline,
+            priors=priors,
+            refresh=refresh,
+            no_cache=no_cache,
+            cache_dir=cache_dir,
+        ),
     )
     for label, paths in (
         ("stale", report.stale),
@@ -306,58 +455,30 @@ class Format(StrEnum):
     mix = "mix"
 
 
-@app.command()
+@command("Per-leaf and per-path weights, tokens and repetition of CONFIG.")
 def resolve(
-    config: Annotated[
-        str,
-        typer.Argument(
-            help="A launch config file, or SCHEME:PROFILE to resolve a config rendered from specs."
-        ),
-    ],
+    config: ConfigArgument,
     format_: Annotated[
-        Format, typer.Option("--format", "-f", help="table, json, csv (path rows) or mix.")
+        Format,
+        typer.Option(
+            "--format", "-f", metavar="FORMAT", help="table, json, csv (path rows) or mix."
+        ),
     ] = Format.table,
     training_tokens: Annotated[
         int | None,
         typer.Option(
             "--training-tokens",
+            metavar="N",
             min=1,
-            help="Training budget in tokens "
-            "[default: 20 x parameters(proxy_model_id) x chinchilla_multiple].",
+            help="Training budget in tokens [default: the config's max_tokens, else "
+            "20 x parameters(proxy_model_id) x chinchilla_multiple].",
         ),
     ] = None,
-    offline: Annotated[
-        bool,
-        typer.Option(
-            "--offline", help="Touch no storage: leaf weights from explicit weights only."
-        ),
-    ] = False,
-    refresh: Annotated[
-        bool, typer.Option("--refresh", help="List storage again, ignoring cached counts.")
-    ] = False,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Neither read nor write the token-count cache.")
-    ] = False,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--cache-dir",
-            file_okay=False,
-            help="Cache folder [default: $QUPSAMPLE_CACHE_DIR, $XDG_CACHE_HOME/qupsample "
-            "or ~/.cache/qupsample].",
-        ),
-    ] = None,
-    endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
-    anon: AnonOption = False,
     allow_repetition: Annotated[
         bool,
         typer.Option(
             "--allow-repetition", help="Exit 0 even when a leaf is over its repetition limit."
         ),
-    ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bar and no warnings.")
     ] = False,
     strict: Annotated[
         bool,
@@ -367,7 +488,17 @@ def resolve(
             "a mix entry naming no leaf, weights not summing to 1, data weights that differ).",
         ),
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar and no warnings.")
+    ] = False,
     priors: PriorsOption = None,
+    offline: OfflineOption = False,
+    refresh: RefreshOption = False,
+    no_cache: NoCacheOption = False,
+    cache_dir: CacheDirOption = None,
+    endpoint_url: EndpointOption = None,
+    aws_profile: ProfileOption = None,
+    anon: AnonOption = False,
     root: RootOption = None,
 ) -> None:
     """Resolve CONFIG (any olmix form) into per-leaf and per-path weights, tokens, repetition.
@@ -376,19 +507,22 @@ def resolve(
     """
     from qupsample.resolve import resolve as resolve_mix
 
-    options = _storage_options(endpoint_url, profile, anon)
     with _progress(quiet or offline) as progress:
         mix = resolve_mix(
             config,
             training_tokens=training_tokens,
-            storage_options=options,
-            cache=not no_cache,
-            refresh=refresh,
-            offline=offline,
-            cache_dir=cache_dir,
             progress=progress,
             root=root,
-            priors=priors,
+            **_counting(
+                endpoint_url,
+                aws_profile,
+                anon,
+                offline=offline,
+                priors=priors,
+                refresh=refresh,
+                no_cache=no_cache,
+                cache_dir=cache_dir,
+            ),
         )
     _print_mix(mix, format_)
     if not quiet:
@@ -408,22 +542,23 @@ class DiffFormat(StrEnum):
     json = "json"
 
 
-@app.command()
+@command("Compare two configs leaf by leaf; exit 1 when they differ.")
 def diff(
     a: Annotated[str, typer.Argument(metavar="A", help="A config file or SCHEME:PROFILE.")],
     b: Annotated[str, typer.Argument(metavar="B", help="Another config file or SCHEME:PROFILE.")],
     format_: Annotated[
-        DiffFormat, typer.Option("--format", "-f", help="table or json.")
+        DiffFormat, typer.Option("--format", "-f", metavar="FORMAT", help="table or json.")
     ] = DiffFormat.table,
     tokens: Annotated[
         bool, typer.Option("--tokens", help="Also compare each leaf's tokens (lists storage).")
     ] = False,
-    offline: Annotated[
-        bool, typer.Option("--offline", help="Touch no storage (explicit weights only).")
-    ] = False,
     priors: PriorsOption = None,
+    offline: OfflineOption = False,
+    refresh: RefreshOption = False,
+    no_cache: NoCacheOption = False,
+    cache_dir: CacheDirOption = None,
     endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
+    aws_profile: ProfileOption = None,
     anon: AnonOption = False,
     root: RootOption = None,
 ) -> None:
@@ -434,10 +569,17 @@ def diff(
         a,
         b,
         tokens=tokens,
-        offline=offline,
-        storage_options=_storage_options(endpoint_url, profile, anon),
         root=root,
-        priors=priors,
+        **_counting(
+            endpoint_url,
+            aws_profile,
+            anon,
+            offline=offline,
+            priors=priors,
+            refresh=refresh,
+            no_cache=no_cache,
+            cache_dir=cache_dir,
+        ),
     )
     if format_ is DiffFormat.json:
         sys.stdout.write(result.to_json())
@@ -449,8 +591,6 @@ def diff(
 
 def _width() -> int:
     """The terminal's width; 100 columns when not printing to a terminal."""
-    import shutil
-
     return shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
 
 
@@ -463,73 +603,70 @@ def _print_diff(result: MixDiff, tokens: bool) -> None:
     sys.stdout.write(diff_table(result, tokens, _width()))
 
 
-@app.command()
+@command("Draw one stacked bar per config (weights in %).")
 def plot(
-    configs: Annotated[
-        list[str],
-        typer.Argument(
-            metavar="CONFIG...", help="Config files or SCHEME:PROFILE pairs, one bar each."
+    configs: ConfigsArgument,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "-o", "--output", metavar="FILE", help="The picture to write: FILE.png or FILE.svg."
         ),
     ],
-    output: Annotated[
-        Path, typer.Option("-o", "--output", help="The picture to write: FILE.png or FILE.svg.")
-    ],
-    title: Annotated[str | None, typer.Option(help="Title above the bars.")] = None,
-    offline: Annotated[
-        bool, typer.Option("--offline", help="Touch no storage (explicit weights only).")
-    ] = False,
+    title: Annotated[
+        str | None, typer.Option("--title", metavar="TITLE", help="Title above the bars.")
+    ] = None,
     priors: PriorsOption = None,
+    offline: OfflineOption = False,
+    refresh: RefreshOption = False,
+    no_cache: NoCacheOption = False,
+    cache_dir: CacheDirOption = None,
     endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
+    aws_profile: ProfileOption = None,
     anon: AnonOption = False,
     root: RootOption = None,
 ) -> None:
-    """Draw one stacked bar per config (topics x quality buckets, weights in %)."""
+    """Draw one stacked bar per config (topics x quality buckets, weights in %).
+
+    Explicit weights need no storage; it is listed only for buckets without weights.
+    """
     from qupsample.plot import plot_mixes, require_matplotlib
     from qupsample.resolve import resolve as resolve_mix
 
     # Before any storage is listed: a missing extra should not cost a resolve first.
     require_matplotlib()
-    options = _storage_options(endpoint_url, profile, anon)
-    mixes = [
-        resolve_mix(
-            config,
-            offline=offline,
-            root=root,
-            priors=priors,
-            storage_options=options,
-            weights_only=True,
-        )
-        for config in configs
-    ]
+    counting = _counting(
+        endpoint_url,
+        aws_profile,
+        anon,
+        offline=offline,
+        priors=priors,
+        refresh=refresh,
+        no_cache=no_cache,
+        cache_dir=cache_dir,
+    )
+    mixes = [resolve_mix(config, root=root, weights_only=True, **counting) for config in configs]
     path = plot_mixes(mixes, output, title=title)
     typer.echo(f"wrote {path}", err=True)
 
 
-@app.command()
+@command("Token counts per data leaf, as olmix priors compute prints them.")
 def priors(
-    config: Annotated[
-        str,
-        typer.Argument(
-            metavar="CONFIG", help="A config file of any olmix form, or SCHEME:PROFILE."
-        ),
-    ],
+    config: ConfigArgument,
     output: Annotated[
         Path | None,
-        typer.Option("-o", "--output", dir_okay=False, help="Write to this file (atomically)."),
+        typer.Option(
+            "-o",
+            "--output",
+            metavar="FILE",
+            dir_okay=False,
+            help="Write to this file (atomically).",
+        ),
     ] = None,
-    refresh: Annotated[
-        bool, typer.Option("--refresh", help="List storage again, ignoring cached counts.")
-    ] = False,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Neither read nor write the token-count cache.")
-    ] = False,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option("--cache-dir", file_okay=False, help="Cache folder."),
-    ] = None,
+    refresh: RefreshOption = False,
+    no_cache: NoCacheOption = False,
+    cache_dir: CacheDirOption = None,
     endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
+    aws_profile: ProfileOption = None,
     anon: AnonOption = False,
     root: RootOption = None,
 ) -> None:
@@ -541,12 +678,15 @@ def priors(
     from qupsample.files import write_atomic
     from qupsample.priors import compute_priors, format_priors
 
+    counting = _counting(
+        endpoint_url, aws_profile, anon, refresh=refresh, no_cache=no_cache, cache_dir=cache_dir
+    )
     warnings: list[str] = []
     with _progress(False) as progress:
         counts = compute_priors(
             config,
-            storage_options=_storage_options(endpoint_url, profile, anon),
-            cache=not no_cache,
+            storage_options=counting["storage_options"],
+            cache=counting["cache"],
             refresh=refresh,
             cache_dir=cache_dir,
             progress=progress,
@@ -571,41 +711,44 @@ class ConvertTarget(StrEnum):
     flat = "flat"
 
 
-@app.command()
+@command("Convert configs to current olmix's launch form (or --to another).")
 def convert(
-    configs: Annotated[
-        list[str],
-        typer.Argument(
-            metavar="CONFIG...", help="Config files of any olmix form, or SCHEME:PROFILE pairs."
-        ),
-    ],
+    configs: ConfigsArgument,
     output: Annotated[
         Path | None,
         typer.Option(
-            "-o", "--output", dir_okay=False, help="Write the one converted config to this file."
+            "-o",
+            "--output",
+            metavar="FILE",
+            dir_okay=False,
+            help="Write the one converted config to this file.",
         ),
     ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", file_okay=False, help="Write each converted config to DIR/<name>.yaml."
+            "--out",
+            metavar="DIR",
+            file_okay=False,
+            help="Write each converted config to DIR/<name>.yaml.",
         ),
     ] = None,
     to: Annotated[
         ConvertTarget,
         typer.Option(
             "--to",
+            metavar="FORM",
             help="launch (current olmix, with mix:), generation (data, priors, swarm) or flat.",
         ),
     ] = ConvertTarget.launch,
     keep_zero: KeepZeroOption = False,
-    offline: Annotated[
-        bool,
-        typer.Option("--offline", help="Touch no storage (weightless groups then need --priors)."),
-    ] = False,
     priors: PriorsOption = None,
+    offline: OfflineOption = False,
+    refresh: RefreshOption = False,
+    no_cache: NoCacheOption = False,
+    cache_dir: CacheDirOption = None,
     endpoint_url: EndpointOption = None,
-    profile: ProfileOption = None,
+    aws_profile: ProfileOption = None,
     anon: AnonOption = False,
     root: RootOption = None,
 ) -> None:
@@ -622,10 +765,17 @@ def convert(
         out=out,
         to=to.value,
         keep_zero=keep_zero,
-        offline=offline,
-        storage_options=_storage_options(endpoint_url, profile, anon),
-        priors=priors,
         root=root,
+        **_counting(
+            endpoint_url,
+            aws_profile,
+            anon,
+            offline=offline,
+            priors=priors,
+            refresh=refresh,
+            no_cache=no_cache,
+            cache_dir=cache_dir,
+        ),
     )
     for converted, path in written:
         if path is None:
@@ -634,13 +784,14 @@ def convert(
             typer.echo(f"wrote {path} ({converted.source}, {converted.dialect} -> {to})", err=True)
 
 
-@app.command()
+@command("Start a project of your own in DIR.")
 def init(
     folder: Annotated[
-        Path, typer.Argument(metavar="DIR", help="Folder for the new project.", file_okay=False)
+        Path,
+        typer.Argument(metavar="DIR", help="Folder for the new project.", file_okay=False),
     ] = Path(),
 ) -> None:
-    """Start a project of your own: the built-in specs and templates, a Makefile, a hook."""
+    """Start a project: the built-in specs and templates, a Makefile and a pre-commit hook."""
     from qupsample.scaffold import init_project
 
     for path in init_project(folder):
@@ -649,10 +800,13 @@ def init(
     typer.echo(f"next: {where}qupsample generate   (then edit schemes/ and run it again)", err=True)
 
 
-@app.command()
+@command("A synthetic corpus with the real layout, and a config resolved on it.")
 def demo(
     folder: Annotated[
-        Path, typer.Argument(help="Folder for the synthetic corpus and config.", file_okay=False)
+        Path,
+        typer.Argument(
+            metavar="DIR", help="Folder for the synthetic corpus and config.", file_okay=False
+        ),
     ] = Path("demo"),
     root: RootOption = None,
 ) -> None:
@@ -673,9 +827,16 @@ def demo(
     )
     _print_mix(mix, Format.table)
     typer.echo(
-        f"next: qupsample resolve {config} --training-tokens {mix.training_tokens} --format json",
+        f"next: {_self()} resolve {config} --training-tokens {mix.training_tokens} --format json",
         err=True,
     )
+
+
+def _self() -> str:
+    """How to run qupsample again: `qupsample` when on PATH, else the path that ran it."""
+    if shutil.which("qupsample") or not sys.argv[0].endswith("qupsample"):
+        return "qupsample"
+    return sys.argv[0]
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from qupsample.counts import Counting
 from qupsample.dialects import (
     FORMS,
     ConfigInput,
@@ -67,6 +68,9 @@ def convert(
     priors: PriorsInput | None = None,
     root: Path | str | None = None,
     usage_path: str = "FILE",
+    cache: bool = True,
+    refresh: bool = False,
+    cache_dir: Path | str | None = None,
 ) -> Converted:
     """Convert a config of any olmix form to `to` (default: current olmix's launch config).
 
@@ -80,6 +84,7 @@ def convert(
         priors: token counts per leaf (a mapping or a priors file).
         root: the project whose eval suite (and specs, for a pair) are used.
         usage_path: the path the header's usage line shows.
+        cache, refresh, cache_dir: the token-count cache, as in `resolve`.
 
     Returns:
         The converted config.
@@ -104,7 +109,13 @@ def convert(
                     Hint("pass {}", "--priors FILE", 'priors="FILE"'),
                     Hint("or drop {} so storage is listed", "--offline", "offline=True"),
                 )
-            counts = compute_priors(loaded, storage_options=storage_options)
+            counts = compute_priors(
+                loaded,
+                storage_options=storage_options,
+                cache=cache,
+                refresh=refresh,
+                cache_dir=cache_dir,
+            )
         document = generation_document(
             experiment,
             {name: counts[name] for name in leaves},
@@ -114,13 +125,8 @@ def convert(
         body = yaml_block(document)
         note = "olmix's generation config (olmix generate --config FILE --base BASE)"
     else:
-        mix = mix_tree(
-            loaded,
-            keep_zero=keep_zero,
-            offline=offline,
-            storage_options=storage_options,
-            priors=priors,
-        )
+        counting = Counting(storage_options, offline, priors, cache, refresh, cache_dir)
+        mix = mix_tree(loaded, keep_zero=keep_zero, counting=counting)
         if target is Target.flat:
             body = yaml_block(flat_document(experiment, mix), fixed=True)
             note = "a plan-era flat experiment config (olmix launch run --config FILE)"
@@ -165,6 +171,9 @@ def convert_files(
     storage_options: Mapping[str, Any] | None = None,
     priors: PriorsInput | None = None,
     root: Path | str | None = None,
+    cache: bool = True,
+    refresh: bool = False,
+    cache_dir: Path | str | None = None,
 ) -> list[tuple[Converted, Path | None]]:
     """Convert several configs; write each to `output`, to `out/<name>.yaml`, or nowhere.
 
@@ -216,6 +225,9 @@ def convert_files(
             priors=priors,
             root=root,
             usage_path=str(destination) if destination is not None else "FILE",
+            cache=cache,
+            refresh=refresh,
+            cache_dir=cache_dir,
         )
         results.append((converted, destination))
     seen: dict[Path, str] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +77,30 @@ def count_globs(
             f" (e.g. {store.corrupt[0].name}); counted again"
         )
     return counts
+
+
+@dataclass(frozen=True)
+class Counting:
+    """Where token counts come from, the same for every command.
+
+    Priors first (a mapping or a priors file), then the on-disk cache, then storage
+    listings, never with `offline`. Explicit weights need none of them.
+    """
+
+    storage_options: Mapping[str, Any] | None = None
+    offline: bool = False
+    priors: Mapping[str, int] | Path | str | None = None
+    cache: bool = True
+    refresh: bool = False
+    cache_dir: Path | str | None = None
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of `resolve.resolve` these settings stand for."""
+        return {
+            "storage_options": self.storage_options,
+            "offline": self.offline,
+            "priors": self.priors,
+            "cache": self.cache,
+            "refresh": self.refresh,
+            "cache_dir": self.cache_dir,
+        }

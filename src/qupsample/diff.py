@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from qupsample.counts import Counting
 from qupsample.dialects import ConfigInput
 from qupsample.errors import Hint, UserError, located
 from qupsample.resolve import Mix, PriorsInput, resolve
@@ -70,22 +71,8 @@ class MixDiff:
         return json.dumps(data, indent=2, allow_nan=False) + "\n"
 
 
-def _resolve(
-    config: ConfigInput,
-    tokens: bool,
-    offline: bool,
-    storage_options: Mapping[str, Any] | None,
-    root: Path | str | None,
-    priors: PriorsInput | None,
-) -> Mix:
-    mix = resolve(
-        config,
-        offline=offline,
-        root=root,
-        priors=priors,
-        storage_options=storage_options,
-        weights_only=not tokens,
-    )
+def _resolve(config: ConfigInput, tokens: bool, counting: Counting, root: Path | str | None) -> Mix:
+    mix = resolve(config, root=root, weights_only=not tokens, **counting.as_kwargs())
     if mix.needs_counts:
         raise UserError(
             located(
@@ -108,6 +95,9 @@ def diff(
     storage_options: Mapping[str, Any] | None = None,
     root: Path | str | None = None,
     priors: PriorsInput | None = None,
+    cache: bool = True,
+    refresh: bool = False,
+    cache_dir: Path | str | None = None,
 ) -> MixDiff:
     """Compare the leaf weights of two configs (any olmix form, pairs, dicts).
 
@@ -115,8 +105,9 @@ def diff(
     or with `tokens` (which also compares each leaf's available tokens); `offline`
     never lists it.
     """
-    mix_a = _resolve(a, tokens, offline, storage_options, root, priors)
-    mix_b = _resolve(b, tokens, offline, storage_options, root, priors)
+    counting = Counting(storage_options, offline, priors, cache, refresh, cache_dir)
+    mix_a = _resolve(a, tokens, counting, root)
+    mix_b = _resolve(b, tokens, counting, root)
     rows_a = {leaf.leaf: leaf for leaf in mix_a.leaves}
     rows_b = {leaf.leaf: leaf for leaf in mix_b.leaves}
     names = list(dict.fromkeys([*rows_a, *rows_b]))

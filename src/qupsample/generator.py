@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from qupsample.build import OUTPUT_DIR, Target, apply_overrides
+from qupsample.counts import Counting
 from qupsample.errors import Hint, UserError, located
 from qupsample.files import write_atomic
 from qupsample.mixblock import rounding_note
@@ -185,9 +186,7 @@ def plan_outputs(
     keep_zero: bool = False,
     *,
     template: str | None = None,
-    offline: bool = False,
-    storage_options: Mapping[str, Any] | None = None,
-    priors: PriorsInput | None = None,
+    counting: Counting | None = None,
 ) -> list[OutputFile]:
     """Render every file of every family, form and variant, in memory, in a fixed order.
 
@@ -209,9 +208,7 @@ def plan_outputs(
                         variant.data_root,
                         keep_zero,
                         template=chosen,
-                        offline=offline,
-                        storage_options=storage_options,
-                        priors=priors,
+                        counting=counting,
                     )
                     files.append(OutputFile(target.path, text))
                 context = _family_context(project, family, targets, variant)
@@ -265,6 +262,9 @@ def generate(
     storage_options: Mapping[str, Any] | None = None,
     family: str | None = None,
     priors: PriorsInput | None = None,
+    cache: bool = True,
+    refresh: bool = False,
+    cache_dir: Path | str | None = None,
 ) -> GenerateReport:
     """Generate every family's configs, README.md and batch_run.sh.
 
@@ -283,6 +283,7 @@ def generate(
         storage_options: s3fs options, where a `mix:` block needs token counts.
         family: generate this family only.
         priors: token counts per leaf (a mapping or a priors file) for `mix:` blocks.
+        cache, refresh, cache_dir: the token-count cache, as in `resolve`.
 
     Returns:
         A report of the files written (or, with `check`, the differences found). Files in
@@ -328,9 +329,7 @@ def generate(
         variants,
         keep_zero,
         template=template,
-        offline=offline,
-        storage_options=storage_options,
-        priors=priors,
+        counting=Counting(storage_options, offline, priors, cache, refresh, cache_dir),
     )
     report = GenerateReport(folder, project.describe())
     expected = {file.path for file in files}

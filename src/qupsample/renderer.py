@@ -25,6 +25,7 @@ import jinja2.meta
 from pydantic import ValidationError
 
 from qupsample.build import Target, apply_overrides, build_config, find_target
+from qupsample.counts import Counting
 from qupsample.dialects import launch_document
 from qupsample.errors import RenderError, located
 from qupsample.files import write_atomic
@@ -192,15 +193,13 @@ def render_target(
     keep_zero: bool = False,
     *,
     template: str | None = None,
-    offline: bool = False,
-    storage_options: Mapping[str, Any] | None = None,
-    priors: PriorsInput | None = None,
+    counting: Counting | None = None,
 ) -> str:
     """Render one target to YAML text, validated against the model it came from.
 
     A current-olmix template (one that uses `document`) gets the launch config with
-    its `mix:` block (see `resolve.mix_tree`; `offline`, `storage_options` and
-    `priors` apply there) and the family's eval suite.
+    its `mix:` block (see `resolve.mix_tree`; `counting` applies there) and the
+    family's eval suite.
     """
     template = find_template(project, template or target.form.template)
     config = build_config(project, target, settings, data_root, keep_zero)
@@ -235,13 +234,7 @@ def render_target(
         _check_rendered(text, config, where)
         return text
     suite = load_eval_suite(project, target.family.spec.eval)
-    mix = mix_tree(
-        config,
-        keep_zero=keep_zero,
-        offline=offline,
-        storage_options=storage_options,
-        priors=priors,
-    )
+    mix = mix_tree(config, keep_zero=keep_zero, counting=counting)
     document = launch_document(config, mix, suite.spec.tasks, eval_type=suite.spec.type)
     header["eval_file"] = suite.file
     context["document"] = yaml_block(document, fixed=True)
@@ -264,6 +257,9 @@ def render(
     offline: bool = False,
     storage_options: Mapping[str, Any] | None = None,
     priors: PriorsInput | None = None,
+    cache: bool = True,
+    refresh: bool = False,
+    cache_dir: Path | str | None = None,
 ) -> str:
     """Render the config of `scheme` x `profile`: exactly the bytes `generate` writes.
 
@@ -284,6 +280,7 @@ def render(
         storage_options: s3fs options, where a `mix:` block needs token counts.
         priors: token counts per leaf (a mapping or a priors file), for inclusion-only
             buckets.
+        cache, refresh, cache_dir: the token-count cache, as in `resolve`.
 
     Returns:
         The config as YAML text.
@@ -301,9 +298,7 @@ def render(
         data_root,
         keep_zero,
         template=chosen,
-        offline=offline,
-        storage_options=storage_options,
-        priors=priors,
+        counting=Counting(storage_options, offline, priors, cache, refresh, cache_dir),
     )
     if out is not None:
         write_atomic(Path(out), text)

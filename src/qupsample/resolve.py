@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from qupsample.counts import count_globs
+from qupsample.counts import Counting, count_globs
 from qupsample.dialects import ConfigInput, OlmixConfig, dtype_of, load_config, read_priors
 from qupsample.errors import Hint, InfeasibleMixError, UserError, located
 from qupsample.mixblock import MixLeaf, flatten_mix, format_mix_block, olmix_mix
@@ -655,28 +655,20 @@ def mix_tree(
     config: ConfigInput,
     *,
     keep_zero: bool = False,
-    offline: bool = False,
-    storage_options: Mapping[str, Any] | None = None,
-    priors: PriorsInput | None = None,
+    counting: Counting | None = None,
     root: Path | str | None = None,
 ) -> dict[str, Any]:
     """The nested `mix:` block of a config (`Mix.to_olmix_mix`), from weights alone.
 
     Explicit weights (or the config's own `mix:`) need no storage. A group without
-    weights needs token counts: from the config's or the given `priors`, else from
-    storage listings (never with `offline`).
+    weights needs token counts: from the config's own priors or `counting` (priors,
+    cache, storage listings; never storage with `offline`).
 
     Raises:
         UserError: counts are needed and cannot be had (the message says what to run).
     """
-    mix = resolve(
-        config,
-        offline=offline,
-        storage_options=storage_options,
-        priors=priors,
-        root=root,
-        weights_only=True,
-    )
+    counting = counting or Counting()
+    mix = resolve(config, root=root, weights_only=True, **counting.as_kwargs())
     if mix.needs_counts:
         shown = _shown(mix.needs_counts, 3)
         hints = [
@@ -686,7 +678,7 @@ def mix_tree(
                 'priors="priors.yaml" (from qupsample.priors.compute_priors)',
             )
         ]
-        if offline:
+        if counting.offline:
             hints.append(Hint("or drop {} so storage is listed", "--offline", "offline=True"))
         raise UserError(located(mix.name, "mix", f"needs token counts for {shown}"), *hints)
     return mix.to_olmix_mix(keep_zero=keep_zero)
