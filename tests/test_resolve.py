@@ -710,7 +710,7 @@ def test_missing_or_unknown_proxy_needs_training_tokens(memory_root: str) -> Non
     with pytest.raises(UserError, match=r"has no proxy_model_id"):
         resolve(config, cache=False)
     assert resolve(config, training_tokens=1_000, cache=False).training_tokens == 1_000
-    with pytest.raises(UserError, match=r"must be > 0"):
+    with pytest.raises(UserError, match=r"training_tokens: must be between 1 and 1e\+18, got 0"):
         resolve(config, training_tokens=0, cache=False)
 
 
@@ -1072,3 +1072,54 @@ def test_json_weights_carry_no_float_noise() -> None:
     assert weights[:4] == [0.14, 0.06, 0.35, 0.15]
     assert all(len(repr(weight)) <= 6 for weight in weights)
     assert "000000000" not in json.dumps(data) and "999999999" not in json.dumps(data)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "weight: " + "1" * 400,
+            r"sources\.0\.weight: must be at most 1e\+300, got an integer of 400 digits",
+        ),
+        ("weight: 1.0e-320", r"a: its share \(about 1e-\d+\) is too small for a float"),
+    ],
+)
+def test_absurd_weights_are_one_line_user_errors(tmp_path: Path, text: str, message: str) -> None:
+    """A 10**400 weight or a share that underflows beside a 1e300 sibling: exit 2, one line."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        f"name: t\nproxy_model_id: olmo3_14m\nsources:\n  - name: a\n    {text}\n    paths: [x]\n"
+        "  - name: b\n    weight: 1.0e+300\n    paths: [y]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(UserError, match=message) as caught:
+        resolve(path, offline=True)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("multiple", "message"),
+    [
+        ("1.0e+308", r"chinchilla_multiple: must be at most 1e\+300, got 1e\+308"),
+        ("1.0e+9", r"chinchilla_multiple: must be at most 1e\+06, got 1000000000\.0"),
+        ("1.0e-320", r"chinchilla_multiple: 1e-320 x 20 x 14,000,000 parameters rounds to 0"),
+    ],
+)
+def test_absurd_budgets_are_one_line_user_errors(
+    tmp_path: Path, multiple: str, message: str
+) -> None:
+    """A chinchilla_multiple that overflows or rounds the budget to 0 names the field."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        f"name: t\nproxy_model_id: olmo3_14m\nchinchilla_multiple: {multiple}\n"
+        "sources:\n  - name: a\n    paths: [x]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(UserError, match=message):
+        resolve(path, offline=True)
+
+
+def test_absurd_training_budget_is_a_user_error(memory_root: str) -> None:
+    """training_tokens=10**400 is refused with the sane range, not an OverflowError."""
+    with pytest.raises(UserError, match=r"training_tokens: must be between 1 and 1e\+18"):
+        resolve(dclm_config(memory_root), offline=True, training_tokens=10**400)

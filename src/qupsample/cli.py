@@ -470,6 +470,7 @@ def resolve(
             "--training-tokens",
             metavar="N",
             min=1,
+            max=10**18,
             help="Training budget in tokens [default: the config's max_tokens, else "
             "20 x parameters(proxy_model_id) x chinchilla_multiple].",
         ),

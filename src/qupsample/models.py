@@ -80,9 +80,26 @@ def _finite_positive(value: float) -> float:
     return value
 
 
+# Numbers past this are refused rather than overflowing later (1e308 x 20 x params).
+LARGEST = 1e300
+MAX_CHINCHILLA_MULTIPLE = 1e6
+MAX_TOKENS = 10**18
+
+
 def _number(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"must be a number, got {value!r}")
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise ValueError(f"must be a number, got {shown}")
+    if isinstance(value, int) and abs(value) > LARGEST:
+        raise ValueError(f"must be at most {LARGEST:g}, got an integer of {len(str(value))} digits")
+    if isinstance(value, float) and math.isfinite(value) and abs(value) > LARGEST:
+        raise ValueError(f"must be at most {LARGEST:g}, got {value!r}")
+    return value
+
+
+def _sane_multiple(value: float) -> float:
+    if value > MAX_CHINCHILLA_MULTIPLE:
+        raise ValueError(f"must be at most {MAX_CHINCHILLA_MULTIPLE:g}, got {value!r}")
     return value
 
 
@@ -91,6 +108,8 @@ Number = Annotated[int | float, BeforeValidator(_number)]
 Weight = Annotated[Number, AfterValidator(_finite_non_negative)]
 PositiveNumber = Annotated[Number, AfterValidator(_finite_positive)]
 PositiveInt = Annotated[StrictInt, Field(ge=1)]
+ChinchillaMultiple = Annotated[PositiveNumber, AfterValidator(_sane_multiple)]
+TokenCount = Annotated[StrictInt, Field(ge=0, le=MAX_TOKENS)]
 Name = Annotated[StrictStr, Field(min_length=1)]
 
 
@@ -261,7 +280,7 @@ class Settings(Spec):
     priority: Name
     proxy_model_id: Name
     tokenizer: Name
-    chinchilla_multiple: PositiveNumber
+    chinchilla_multiple: ChinchillaMultiple
     nodes: PositiveInt
     gpus: PositiveInt
     global_batch_size: PositiveInt
@@ -451,7 +470,7 @@ class ExperimentConfig(BaseModel):
     priority: str | None = None
     proxy_model_id: str | None = None
     tokenizer: str | None = None
-    chinchilla_multiple: PositiveNumber | None = None
+    chinchilla_multiple: ChinchillaMultiple | None = None
     nodes: PositiveInt | None = None
     gpus: PositiveInt | None = None
     global_batch_size: PositiveInt | None = None
@@ -473,7 +492,7 @@ class ExperimentConfig(BaseModel):
 # ------------------------------------------------ current olmix (read and written)
 
 Priority = Literal["low", "normal", "high", "urgent"]
-NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
+NonNegativeInt = TokenCount
 
 
 class _Open(BaseModel):
@@ -502,7 +521,7 @@ class TrainingConfig(_Open):
 
     proxy_model_id: Name
     tokenizer: Name
-    chinchilla_multiple: PositiveNumber
+    chinchilla_multiple: ChinchillaMultiple
     seed: StrictInt
     device_batch_size: PositiveInt = 4
     global_batch_size: PositiveInt | None = None
@@ -559,4 +578,4 @@ class GenerationConfig(_Open):
     data: DataConfig
     priors: Priors | None = None
     swarm: dict[str, Any] | None = None
-    max_tokens: PositiveInt | None = None
+    max_tokens: Annotated[StrictInt, Field(ge=1, le=MAX_TOKENS)] | None = None

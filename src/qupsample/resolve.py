@@ -30,10 +30,11 @@ from typing import Any
 
 from qupsample.counts import Counting, count_globs
 from qupsample.dialects import ConfigInput, OlmixConfig, dtype_of, load_config, read_priors
-from qupsample.errors import Hint, InfeasibleMixError, UserError, located
+from qupsample.errors import Hint, InfeasibleMixError, UserError, WeightError, located
 from qupsample.mixblock import MixLeaf, flatten_mix, format_mix_block, olmix_mix
 from qupsample.models import (
     DTYPE_SIZES,
+    MAX_TOKENS,
     PROXY_MODEL_PARAMETERS,
     ExperimentConfig,
     QualityConfig,
@@ -354,14 +355,19 @@ def token_size(config: ExperimentConfig) -> int:
     return DTYPE_SIZES[dtype_of(config)]
 
 
-def config_training_tokens(config: ExperimentConfig) -> int:
-    """Training tokens of a config: 20 x parameters(proxy_model_id) x chinchilla_multiple."""
+def config_training_tokens(config: ExperimentConfig, where: str | None = None) -> int:
+    """Training tokens of a config: 20 x parameters(proxy_model_id) x chinchilla_multiple.
+
+    Raises:
+        UserError: no known proxy model, or a budget that rounds to 0 tokens.
+    """
+    where = where or config.name
     proxy = config.proxy_model_id
     if proxy is None or proxy not in PROXY_MODEL_PARAMETERS:
         what = "has no proxy_model_id" if proxy is None else f"unknown proxy model {proxy!r}"
         raise UserError(
             located(
-                config.name,
+                where,
                 "proxy_model_id",
                 what,
                 f"known proxies: {', '.join(PROXY_MODEL_PARAMETERS)}",
@@ -369,7 +375,19 @@ def config_training_tokens(config: ExperimentConfig) -> int:
             Hint("or pass {}", "--training-tokens N", "training_tokens=N"),
         )
     multiple = config.chinchilla_multiple if config.chinchilla_multiple is not None else 1
-    return training_tokens(proxy, multiple)
+    budget = training_tokens(proxy, multiple)
+    if budget <= 0:
+        raise UserError(
+            located(
+                where,
+                "chinchilla_multiple",
+                f"{multiple!r} x 20 x {PROXY_MODEL_PARAMETERS[proxy]:,} parameters rounds to 0"
+                " training tokens",
+                "give a larger chinchilla_multiple",
+            ),
+            Hint("or pass {}", "--training-tokens N", "training_tokens=N"),
+        )
+    return budget
 
 
 def priors_counts(given: PriorsInput | None) -> dict[str, int] | None:
@@ -377,7 +395,22 @@ def priors_counts(given: PriorsInput | None) -> dict[str, int] | None:
     if given is None:
         return None
     if isinstance(given, Mapping):
-        return {str(k): int(v) for k, v in given.items()}
+        counts: dict[str, int] = {}
+        for key, value in given.items():
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or not 0 <= value <= MAX_TOKENS
+            ):
+                raise UserError(
+                    located(
+                        "priors",
+                        str(key),
+                        f"must be a token count 0..{MAX_TOKENS:.0e}, got {value!r}",
+                    )
+                )
+            counts[str(key)] = value
+        return counts
     return read_priors(given)
 
 
@@ -525,16 +558,19 @@ def resolve(
     entries = config_entries(model)
     size = token_size(model)
     if training_tokens is not None:
+        if not 0 < training_tokens <= MAX_TOKENS:
+            raise UserError(
+                located(
+                    "training_tokens",
+                    None,
+                    f"must be between 1 and {MAX_TOKENS:.0e}, got {training_tokens}",
+                )
+            )
         budget = training_tokens
     elif loaded.max_tokens is not None:
         budget = loaded.max_tokens
     else:
-        budget = config_training_tokens(model)
-    if budget <= 0:
-        where = "--training-tokens" if training_tokens is not None else model.name
-        raise UserError(
-            located(where, None, f"the training budget must be > 0 tokens, got {budget}")
-        )
+        budget = config_training_tokens(model, loaded.where)
     given = priors_counts(priors)
     with_priors = loaded.token_counts is not None or given is not None
     leaf_counts = {**(loaded.token_counts or {}), **(given or {})}
@@ -565,20 +601,27 @@ def resolve(
         )
     path_tokens = None if offline else {g: c.tokens for g, c in counts.items()}
     mismatches: list[str] = []
-    if flat_mix is not None:
-        shares = shares_from_leaf_weights(
-            entries,
-            {name: leaf.weight for name, leaf in flat_mix.items()},
-            {name: leaf.repetition_factor or 1.0 for name, leaf in flat_mix.items()},
-            path_tokens,
-            leaf_counts,
-            partial=weights_only,
-        )
-        implied = resolve_shares(entries, None, leaf_counts) if _has_data_weights(entries) else None
-        mismatches = check_mix(loaded.where, entries, flat_mix, implied)
-    else:
-        shares = resolve_shares(entries, path_tokens, leaf_counts, partial=weights_only)
-        unknown = [share.leaf for share in shares if share.weight is None]
+    try:
+        if flat_mix is not None:
+            shares = shares_from_leaf_weights(
+                entries,
+                {name: leaf.weight for name, leaf in flat_mix.items()},
+                {name: leaf.repetition_factor or 1.0 for name, leaf in flat_mix.items()},
+                path_tokens,
+                leaf_counts,
+                partial=weights_only,
+            )
+            implied = (
+                resolve_shares(entries, None, leaf_counts) if _has_data_weights(entries) else None
+            )
+            mismatches = check_mix(loaded.where, entries, flat_mix, implied)
+        else:
+            shares = resolve_shares(entries, path_tokens, leaf_counts, partial=weights_only)
+    except WeightError as exc:
+        # The weight maths names leaves; say which config they belong to.
+        raise WeightError(f"{loaded.where}: {exc.message}", *exc.hints) from None
+    if flat_mix is None:
+        unknown = [s.leaf for s in shares if s.weight is None and s.leaf not in leaf_counts]
         if unknown and with_priors and offline:
             raise UserError(
                 located(
@@ -594,6 +637,16 @@ def resolve(
     paths: list[PathRow] = []
     for share in shares:
         requested = None if share.weight is None else share.weight * budget
+        if requested is not None and not math.isfinite(requested):
+            raise UserError(
+                located(
+                    loaded.where,
+                    share.leaf,
+                    f"weight {share.weight!r} x {budget:,} training tokens is not a finite"
+                    " number of tokens",
+                    "leaf weights are shares of the mix: keep them between 0 and 1",
+                )
+            )
         repetition = (
             requested / share.tokens
             if requested is not None and share.tokens

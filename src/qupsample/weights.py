@@ -536,6 +536,15 @@ def _resolve_leaf(
         total = counts.leaves.get(name)
         if total is None and all(count is not None for count in known):
             total = sum(count for count in known if count is not None)
+    if share and float(share) == 0:
+        raise WeightError(
+            located(
+                name,
+                None,
+                f"its share (about {_tiny(share)}) is too small for a float",
+                "make the weights of its group closer in size, or give it weight 0",
+            )
+        )
     weights: list[Fraction | None]
     if share == 0:
         weights = [Fraction(0)] * len(entry.paths)
@@ -565,6 +574,12 @@ def _resolve_leaf(
         ),
         needs_counts=share is None,
     )
+
+
+def _tiny(value: Fraction) -> str:
+    # The exponent of a share too small for a float: 10 to the power of the digit gap.
+    exponent = len(str(value.numerator)) - len(str(value.denominator))
+    return f"1e{exponent}"
 
 
 def _path_tokens(path: str, leaf: str, tokens: Mapping[str, int]) -> int:
