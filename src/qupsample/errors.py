@@ -7,11 +7,28 @@ else that escapes is a bug.
 
 from __future__ import annotations
 
+import re
+
+# `scheme://user:password@` and the query string of an http(s) URL may carry secrets.
+# Only http(s) queries go: in `s3://` and local globs `?` is a wildcard.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/@]+@")
+_HTTP_QUERY = re.compile(r"(?i)\b(https?://[^\s?#`\"'<>]*)\?[^\s`\"'<>]*")
+
+
+def redact(text: str) -> str:
+    """Hide the user info and the query string of every URL in `text`."""
+    return _HTTP_QUERY.sub(r"\1?***", _USERINFO.sub(r"\1***@", text))
+
 
 class QupsampleError(Exception):
-    """Root of qupsample's exceptions."""
+    """Root of qupsample's exceptions; messages never show URL credentials."""
 
     exit_code = 70
+
+    def __init__(self, *args: object) -> None:
+        if args and isinstance(args[0], str):
+            args = (redact(args[0]), *args[1:])
+        super().__init__(*args)
 
 
 class UserError(QupsampleError):
