@@ -13,6 +13,7 @@ import http.client
 import random
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import Counter
@@ -195,6 +196,18 @@ def classify(method: str, path: str, query: Mapping[str, str], headers: Any = No
     return "Other"
 
 
+class _LabServer(ThreadingHTTPServer):
+    """A threading HTTP server that takes a client hanging up as normal."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients cancel requests (a failure elsewhere, a deadline, Ctrl-C): no traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
+
 @dataclass(frozen=True)
 class _Fault:
     kind: str
@@ -222,8 +235,7 @@ class CountingProxy:
         self._random = random.Random(0)
         self.trickle_s = 0.5
         self._closing = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _LabServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="s3lab-proxy", daemon=True
         )

@@ -390,8 +390,9 @@ def _entry(name: str, info: Mapping[str, Any]) -> Listed:
     return (name, info.get("type") == "file", int(info.get("size") or 0))
 
 
-def _list(plan: _Plan) -> list[Listed]:
+def _list(plan: _Plan, started: set[ListingKey]) -> list[Listed]:
     """List with a blocking filesystem (local, memory), in a worker thread."""
+    started.add(plan.task)
     fs = plan.fs
     if plan.kind == "glob":
         found = fs.glob(plan.target, detail=True)
@@ -404,10 +405,13 @@ def _list(plan: _Plan) -> list[Listed]:
     return entries
 
 
-async def _list_async(plan: _Plan, slots: asyncio.Semaphore, budget: Budget) -> list[Listed]:
+async def _list_async(
+    plan: _Plan, slots: asyncio.Semaphore, budget: Budget, started: set[ListingKey]
+) -> list[Listed]:
     """List with an async filesystem (s3fs, ...), on fsspec's event loop."""
     fs = plan.fs
     async with slots:
+        started.add(plan.task)
         if plan.protocol in _S3_PROTOCOLS:
             # Idempotent (s3fs locks it): the client exists before its retries are tuned.
             _tune_retries(await fs.set_session(), budget)
@@ -490,26 +494,29 @@ def _run_listings(
     max_workers: int,
     budget: Budget,
 ) -> dict[ListingKey, list[Listed] | BaseException]:
-    """List every folder concurrently, within the deadline; stop at the first failure.
+    """List every folder concurrently, within the deadline.
 
-    Async filesystems list on fsspec's event loop, so a failure, the deadline or Ctrl-C
-    cancels the requests in flight; blocking ones (local, memory) use worker threads.
+    After a failure no new listing starts; those in flight finish, so the error shown
+    is the first in input order among them. Async filesystems list on fsspec's event
+    loop, so the deadline or Ctrl-C cancels even the requests in flight; blocking ones
+    (local, memory) use worker threads.
     """
     deadline = time.monotonic() + budget.deadline_s
     outcomes: dict[ListingKey, list[Listed] | BaseException] = {}
     pending: dict[Future[list[Listed]], ListingKey] = {}
     pool: ThreadPoolExecutor | None = None
     slots = asyncio.Semaphore(max_workers)
+    started: set[ListingKey] = set()  # listings that got a slot (added from their thread)
     try:
         for key, plan in tasks.items():
             if getattr(plan.fs, "async_impl", False):
-                coroutine = _list_async(plan, slots, budget)
+                coroutine = _list_async(plan, slots, budget, started)
                 future = asyncio.run_coroutine_threadsafe(coroutine, plan.fs.loop)
             else:
                 if pool is None:
                     workers = max(1, min(max_workers, len(tasks)))
                     pool = ThreadPoolExecutor(workers, thread_name_prefix="qupsample-list")
-                future = pool.submit(_list, plan)
+                future = pool.submit(_list, plan, started)
             pending[future] = key
         done_count = 0
         while pending:
@@ -535,12 +542,13 @@ def _run_listings(
                 if progress is not None:
                     progress(done_count, len(tasks))
             # Missing credentials or an unreachable endpoint would fail every other
-            # listing too: do not wait for them one by one.
+            # listing too: do not start them to wait for them one by one.
             if failed:
-                break
+                for future, key in list(pending.items()):
+                    if key not in started and future.cancel():
+                        del pending[future]
     finally:
-        # After a failure, the deadline or Ctrl-C: cancel what is still running and
-        # never wait for it.
+        # On the deadline or Ctrl-C: cancel what is still running, never wait for it.
         for future in pending:
             future.cancel()
         if pool is not None:
