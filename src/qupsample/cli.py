@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 EXIT_CODES = """\
 Exit codes: 0 ok; 1 differences found (generate --check, diff); 2 user error (one line on
 stderr: error: <file>: <field>: <what> — <how to fix>); 3 mix not feasible (a leaf
-over its max_repetition_factor); 70 internal error (a traceback: please report it)."""
+over its max_repetition_factor); 70 internal error (a traceback: please report it);
+130 interrupted (Ctrl-C)."""
+INTERRUPTED = 130
 
 
 class _Group(TyperGroup):
@@ -40,11 +42,17 @@ class _Group(TyperGroup):
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            raise
+            # Work in flight was cancelled on the way up; no traceback for a Ctrl-C.
+            _interrupted()
         except Exception:
             traceback.print_exc()
             typer.echo("internal error: this is a bug in qupsample, please report it", err=True)
             raise typer.Exit(70) from None
+
+
+def _interrupted() -> None:
+    typer.echo("interrupted", err=True)
+    raise typer.Exit(INTERRUPTED) from None
 
 
 app = typer.Typer(
@@ -300,7 +308,6 @@ def resolve(
         Path | None,
         typer.Option(
             "--cache-dir",
-            file_okay=False,
             help="Cache folder [default: $QUPSAMPLE_CACHE_DIR, $XDG_CACHE_HOME/qupsample "
             "or ~/.cache/qupsample].",
         ),
@@ -308,6 +315,25 @@ def resolve(
     endpoint_url: EndpointOption = None,
     profile: ProfileOption = None,
     anon: AnonOption = False,
+    max_attempts: Annotated[
+        int | None,
+        typer.Option(
+            "--max-attempts",
+            min=1,
+            max=100,
+            help="Attempts per storage request on throttling, 5xx answers, resets and cut-off "
+            "answers, with exponential backoff and jitter in between [default: 10].",
+        ),
+    ] = None,
+    deadline: Annotated[
+        float | None,
+        typer.Option(
+            "--deadline",
+            min=0.1,
+            metavar="SECONDS",
+            help="Give up when listing storage takes longer than this in all [default: 120].",
+        ),
+    ] = None,
     allow_repetition: Annotated[
         bool,
         typer.Option(
@@ -320,9 +346,12 @@ def resolve(
     root: RootOption = None,
 ) -> None:
     """Resolve CONFIG into per-leaf and per-path weights, token counts and repetition."""
+    from qupsample.cache import cache_folder
     from qupsample.resolve import resolve as resolve_mix
 
     options = _storage_options(endpoint_url, profile, anon)
+    budget = {"max_attempts": max_attempts, "deadline": deadline}
+    options.update({key: value for key, value in budget.items() if value is not None})
     with _progress(quiet or offline) as progress:
         mix = resolve_mix(
             config,
@@ -331,7 +360,7 @@ def resolve(
             cache=not no_cache,
             refresh=refresh,
             offline=offline,
-            cache_dir=cache_dir,
+            cache_dir=cache_folder(cache_dir, "--cache-dir") if cache_dir else None,
             progress=progress,
             root=root,
         )
@@ -559,4 +588,8 @@ def main() -> None:
     """Entry point of the `qupsample` command."""
     # Like other Unix tools, stop quietly when the reader goes away (`qupsample ... | head`).
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # outside a command, e.g. while the options are parsed
+        typer.echo("interrupted", err=True)
+        sys.exit(INTERRUPTED)
