@@ -8,6 +8,7 @@ else that escapes is a bug.
 from __future__ import annotations
 
 import re
+import reprlib
 
 # `scheme://user:password@` and the query string of an http(s) URL may carry secrets.
 # Only http(s) queries go: in `s3://` and local globs `?` is a wildcard.
@@ -18,6 +19,30 @@ _HTTP_QUERY = re.compile(r"(?i)\b(https?://[^\s?#`\"'<>]*)\?[^\s`\"'<>]*")
 def redact(text: str) -> str:
     """Hide the user info and the query string of every URL in `text`."""
     return _HTTP_QUERY.sub(r"\1?***", _USERINFO.sub(r"\1***@", text))
+
+
+class _ShortRepr(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 128:  # repr() of a huge int is slow, or refused past 4300 digits
+            return f"<an int of about {int(x.bit_length() * 0.30103) + 1} digits>"
+        return super().repr_int(x, level)
+
+
+_SHORT = _ShortRepr()
+_SHORT.maxlevel = 2
+_SHORT.maxtuple = _SHORT.maxlist = _SHORT.maxdict = _SHORT.maxset = 4
+_SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 40
+SHORT_LIMIT = 60
+
+
+def short_repr(value: object, limit: int = SHORT_LIMIT) -> str:
+    """A short view of any value for a message: bounded work, at most `limit` characters."""
+    return shorten(_SHORT.repr(value), limit)
+
+
+def shorten(text: str, limit: int = SHORT_LIMIT) -> str:
+    """`text` cut to `limit` characters, marked with `...` where it was cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class QupsampleError(Exception):

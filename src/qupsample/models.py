@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from qupsample.errors import short_repr
+
 # Parameters of olmix's proxy models; training tokens = 20 x parameters x chinchilla_multiple.
 PROXY_MODEL_PARAMETERS: dict[str, int] = {
     "olmo3_1m": 1_000_000,
@@ -82,7 +84,7 @@ def _finite_positive(value: float) -> float:
 
 def _number(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"must be a number, got {value!r}")
+        raise ValueError(f"must be a number, got {short_repr(value)}")
     return value
 
 
@@ -113,9 +115,9 @@ class Bucket(Spec):
     @field_validator("vigintiles")
     @classmethod
     def _no_repeats(cls, value: list[int]) -> list[int]:
-        repeated = sorted({v for v in value if value.count(v) > 1})
+        repeated = _repeated(value)
         if repeated:
-            raise ValueError(f"vigintile {repeated[0]} is listed twice")
+            raise ValueError(f"vigintile {min(repeated)} is listed twice")
         return value
 
 
@@ -337,10 +339,21 @@ def _unique_names(entries: list[Any] | None, what: str) -> None:
         seen.add(entry.name)
 
 
+def _repeated(values: list[Any]) -> set[Any]:
+    """The values listed more than once, in one pass."""
+    seen: set[Any] = set()
+    repeated: set[Any] = set()
+    for value in values:
+        if value in seen:
+            repeated.add(value)
+        seen.add(value)
+    return repeated
+
+
 def _distinct(paths: list[str]) -> list[str]:
-    repeated = sorted({p for p in paths if paths.count(p) > 1})
+    repeated = _repeated(paths)
     if repeated:
-        raise ValueError(f"{repeated[0]!r} is listed twice — list each path once")
+        raise ValueError(f"{short_repr(min(repeated))} is listed twice — list each path once")
     return paths
 
 
