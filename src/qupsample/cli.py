@@ -12,11 +12,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import typer
-from typer.core import TyperGroup
-from typer.exceptions import TyperException
+try:
+    import typer
+    from typer.core import TyperGroup
+    from typer.exceptions import TyperException
 
-from qupsample.errors import QupsampleError, UserError
+    from qupsample.errors import QupsampleError, UserError
+except KeyboardInterrupt:  # Ctrl-C while the command starts up: no traceback either
+    sys.stderr.write("interrupted\n")
+    raise SystemExit(130) from None
 
 if TYPE_CHECKING:
     from qupsample.diff import MixDiff
@@ -593,3 +597,7 @@ def main() -> None:
     except KeyboardInterrupt:  # outside a command, e.g. while the options are parsed
         typer.echo("interrupted", err=True)
         sys.exit(INTERRUPTED)
+    finally:
+        # The work is done (or abandoned): a Ctrl-C now must not turn the exit code
+        # into death by SIGINT while the interpreter shuts down.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
