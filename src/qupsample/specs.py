@@ -74,34 +74,40 @@ class _BoundError(yaml.YAMLError):
     """A document over the alias-expansion or nesting bound."""
 
 
-def _children(node: yaml.Node) -> list[yaml.Node]:
+def _collections(node: yaml.Node) -> tuple[int, list[yaml.Node]]:
+    """A collection's scalar children (counted) and its collection children (listed)."""
     if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    return []
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    else:
+        return 0, []
+    nested = [child for child in children if not isinstance(child, yaml.ScalarNode)]
+    return len(children) - len(nested), nested
 
 
 def _check_bounds(root: yaml.Node) -> None:
     """Refuse a document whose aliases expand too far, or that nests too deep.
 
     Aliases share nodes, so the graph is small even when its expansion is not: one
-    pass over the distinct nodes sizes the expansion without performing it.
+    pass over the distinct collection nodes sizes the expansion without performing it
+    (scalars are only counted, so a list of a million paths costs one quick scan).
     """
     distinct = 0
     expanded: dict[int, int] = {}
     depth: dict[int, int] = {}
-    cap = MAX_ALIAS_NODES + 1
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     visiting: set[int] = set()
+    scalars: dict[int, tuple[int, list[yaml.Node]]] = {}
     while stack:
         node, finished = stack.pop()
         key = id(node)
         if finished:
             visiting.discard(key)
-            children = _children(node)
-            expanded[key] = min(1 + sum(expanded[id(child)] for child in children), 10**12)
-            depth[key] = 1 + max((depth[id(child)] for child in children), default=0)
+            count, nested = scalars.pop(key)
+            size = 1 + count + sum(expanded[id(child)] for child in nested)
+            expanded[key] = min(size, 10**12)
+            depth[key] = 1 + max((depth[id(child)] for child in nested), default=0)
             if depth[key] > MAX_DEPTH:
                 raise _BoundError(f"nested deeper than {MAX_DEPTH} levels")
             continue
@@ -110,10 +116,11 @@ def _check_bounds(root: yaml.Node) -> None:
         if key in visiting:
             raise _BoundError("an alias refers to a node that contains it (a recursive alias)")
         visiting.add(key)
-        distinct += 1
+        scalars[key] = _collections(node)
+        distinct += 1 + scalars[key][0]
         stack.append((node, True))
-        stack.extend((child, False) for child in _children(node) if id(child) not in expanded)
-    if expanded[id(root)] - distinct >= cap:
+        stack.extend((child, False) for child in scalars[key][1] if id(child) not in expanded)
+    if expanded[id(root)] - distinct > MAX_ALIAS_NODES:
         raise _BoundError(
             f"aliases expand to more than {MAX_ALIAS_NODES:,} extra nodes (an alias bomb?)"
         )
