@@ -60,21 +60,36 @@ def _one_line_error(code: int, out: str, err: str, *fragments: str) -> str:
     return line
 
 
-def _run_bounded(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str, float, int]:
-    """Run `python -m qupsample ARGS`; exit code, stderr, seconds and peak memory (MiB)."""
+# Runs `qupsample ARGS`, writing the process's own peak RSS (kB) to a file at exit:
+# a child's ru_maxrss would include pytest's, carried across fork and exec.
+PEAK_RUNNER = """
+import atexit, runpy, sys
+out = sys.argv[1]
+
+def report():
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM"))
+    with open(out, "w") as handle:
+        handle.write(peak)
+
+atexit.register(report)
+sys.argv = ["qupsample", *sys.argv[2:]]
+runpy.run_module("qupsample", run_name="__main__")
+"""
+
+
+def _run_bounded(args: list[str], peak_file: Path) -> tuple[int, str, float, int]:
+    """Run `qupsample ARGS` in a process; exit code, stderr, seconds and peak memory (MiB)."""
     started = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "qupsample", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
+    result = subprocess.run(
+        [sys.executable, "-c", PEAK_RUNNER, str(peak_file), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
-    assert process.stderr is not None
-    with process.stderr:
-        err = process.stderr.read().decode()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, err, time.monotonic() - started, usage.ru_maxrss // 1024
+    peak_mib = int(peak_file.read_text()) // 1024
+    return result.returncode, result.stderr, time.monotonic() - started, peak_mib
 
 
 # ------------------------------------------------------------- hostile YAML
@@ -84,7 +99,9 @@ def test_alias_bomb_in_a_config_is_refused_in_bounded_time_and_memory(tmp_path: 
     """A 9-level alias bomb in a config's description: one line, exit 2, little time and memory."""
     config = tmp_path / "bomb.yaml"
     config.write_text(_bomb(9) + yaml.safe_dump(_config(["data/*.npy"])), encoding="utf-8")
-    code, err, seconds, peak_mib = _run_bounded(["resolve", str(config), "--offline"])
+    code, err, seconds, peak_mib = _run_bounded(
+        ["resolve", str(config), "--offline"], tmp_path / "peak"
+    )
     _one_line_error(code, "", err, "bomb.yaml", "aliases expand to more than 100,000")
     assert seconds < 30
     assert peak_mib < 300
@@ -96,7 +113,7 @@ def test_alias_bomb_in_a_profile_is_refused_by_every_command(tmp_path: Path) -> 
     original = (REPO / profile).read_text(encoding="utf-8")
     root = make_project(tmp_path, {profile: _bomb(9, "x-bomb") + original})
     for args in (["list"], ["render", "aggressive", "heavy_code"], ["generate", "--check"]):
-        code, err, seconds, peak_mib = _run_bounded([*args, "--root", str(root)])
+        code, err, seconds, peak_mib = _run_bounded([*args, "--root", str(root)], tmp_path / "peak")
         _one_line_error(code, "", err, "profiles/heavy_code.yaml", "alias bomb")
         assert seconds < 30
         assert peak_mib < 300
@@ -415,17 +432,17 @@ def test_interrupted_atomic_writes_never_leave_a_temporary_file(tmp_path: Path) 
     """Ctrl-C at random points of a write loop leaves the whole file and nothing else."""
     rng = random.Random(6)
     for _ in range(12):
-        process = subprocess.Popen(
+        with subprocess.Popen(
             [sys.executable, "-c", WRITER, str(tmp_path / "out.txt")],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-        )
-        assert process.stdout is not None
-        assert process.stdout.readline() == "ready\n"
-        time.sleep(rng.uniform(0.0, 0.05))
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
+        ) as process:
+            assert process.stdout is not None
+            assert process.stdout.readline() == "ready\n"
+            time.sleep(rng.uniform(0.0, 0.05))
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=30)
         assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
         assert (tmp_path / "out.txt").read_text() == "x" * 4096
 
@@ -435,7 +452,7 @@ def test_interrupted_atomic_writes_never_leave_a_temporary_file(tmp_path: Path) 
 
 def _local_config(tmp_path: Path) -> Path:
     data = tmp_path / "data"
-    data.mkdir()
+    data.mkdir(parents=True)
     (data / "part-0.npy").write_bytes(bytes(40))
     config = tmp_path / "local.yaml"
     config.write_text(yaml.safe_dump(_config([f"{data}/*.npy"])), encoding="utf-8")
@@ -449,7 +466,8 @@ def test_cache_dir_variable_naming_a_file_warns_once(
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
     monkeypatch.setenv("QUPSAMPLE_CACHE_DIR", str(blocker))
-    code, _, err = invoke("resolve", str(_local_config(tmp_path)), "--format", "json")
+    config = str(_local_config(tmp_path))
+    code, _, err = invoke("resolve", config, "--format", "json", "--training-tokens", "10")
     assert code == 0, err
     [line] = err.splitlines()
     assert line.startswith("warning: cannot write the token-count cache")
