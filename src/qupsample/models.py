@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from qupsample.errors import short_repr
+from qupsample.errors import short_repr, shorten
 
 # Parameters of olmix's proxy models; training tokens = 20 x parameters x chinchilla_multiple.
 PROXY_MODEL_PARAMETERS: dict[str, int] = {
@@ -353,7 +353,9 @@ def _repeated(values: list[Any]) -> set[Any]:
 def _distinct(paths: list[str]) -> list[str]:
     repeated = _repeated(paths)
     if repeated:
-        raise ValueError(f"{short_repr(min(repeated))} is listed twice — list each path once")
+        # Paths are long and differ at the end: show them whole, up to a sane length.
+        shown = shorten(repr(min(repeated)), 300)
+        raise ValueError(f"{shown} is listed twice — list each path once")
     return paths
 
 
