@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from qupsample.errors import StorageError, UserError, located
+from qupsample.errors import StorageError, UserError, located, short_repr
 
 _MAGIC = re.compile(r"[*?\[]")
 _LOCAL_PROTOCOLS = frozenset({"file", "local"})
@@ -83,7 +83,9 @@ def split_budget(
     if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 100:
         raise UserError(
             located(
-                "storage_options", "max_attempts", f"must be an int in 1..100, got {attempts!r}"
+                "storage_options",
+                "max_attempts",
+                f"must be an int in 1..100, got {short_repr(attempts)}",
             )
         )
     numbers = {}
@@ -100,7 +102,11 @@ def split_budget(
         ):
             bound = "> 0" if low == 0 else ">= 0"
             raise UserError(
-                located("storage_options", name, f"must be a finite number {bound}, got {value!r}")
+                located(
+                    "storage_options",
+                    name,
+                    f"must be a finite number {bound}, got {short_repr(value)}",
+                )
             )
         numbers[name] = float(value)
     return Budget(attempts, numbers["deadline"], numbers["backoff_base"]), options
