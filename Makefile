@@ -29,6 +29,7 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/hostile.py
 
 demo: $(STAMP)
 	$(BIN)/qupsample demo demo

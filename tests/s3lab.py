@@ -1,5 +1,8 @@
 """A local S3 lab: a moto server, a request-counting proxy in front of it, bucket filling.
 
+The proxy also injects faults on request (`CountingProxy.inject`): 503 SlowDown, 5xx
+errors, connection resets, truncated bodies and trickling answers.
+
 Used by the tests and the benchmark. Only the standard library, moto and boto3; it
 never talks to anything but 127.0.0.1.
 """
@@ -7,6 +10,10 @@ never talks to anything but 127.0.0.1.
 from __future__ import annotations
 
 import http.client
+import random
+import socket
+import struct
+import sys
 import threading
 import time
 from collections import Counter
@@ -64,6 +71,18 @@ _HOP_BY_HOP = frozenset(
         "content-length",
         "host",
     }
+)
+# Faults `CountingProxy.inject` can answer with instead of forwarding to moto.
+FAULTS = ("slowdown", "error500", "error502", "error504", "reset", "truncate", "trickle")
+_SLOWDOWN_XML = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message>"
+    b"<RequestId>s3lab</RequestId><HostId>s3lab</HostId></Error>"
+)
+_INTERNAL_XML = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message>"
+    b"<RequestId>s3lab</RequestId><HostId>s3lab</HostId></Error>"
 )
 _DENIED_XML = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -177,10 +196,30 @@ def classify(method: str, path: str, query: Mapping[str, str], headers: Any = No
     return "Other"
 
 
+class _LabServer(ThreadingHTTPServer):
+    """A threading HTTP server that takes a client hanging up as normal."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients cancel requests (a failure elsewhere, a deadline, Ctrl-C): no traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
+
+@dataclass(frozen=True)
+class _Fault:
+    kind: str
+    rate: float
+    operations: frozenset[str]
+
+
 class CountingProxy:
     """An HTTP proxy on 127.0.0.1 that forwards to moto and counts S3 operations.
 
-    Denied requests (see `deny`) are counted too, as the client did send them.
+    Denied requests (see `deny`) and faulted ones (see `inject`) are counted too, as the
+    client did send them.
     """
 
     def __init__(self, upstream_url: str, delay_s: float = 0.0) -> None:
@@ -191,8 +230,12 @@ class CountingProxy:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._faults: list[Callable[[ProxyRequest], bool]] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._injected: list[_Fault] = []
+        self._injected_counts: Counter[str] = Counter()
+        self._random = random.Random(0)
+        self.trickle_s = 0.5
+        self._closing = threading.Event()
+        self._server = _LabServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="s3lab-proxy", daemon=True
         )
@@ -226,13 +269,41 @@ class CountingProxy:
         with self._lock:
             self._faults.append(rule)
 
+    def inject(
+        self,
+        kind: str,
+        rate: float = 1.0,
+        operations: tuple[str, ...] = ("ListObjectsV2",),
+        seed: int = 0,
+    ) -> None:
+        """Answer a share `rate` of `operations` with a fault instead of moto's answer.
+
+        Kinds (`FAULTS`): `slowdown` (503 SlowDown), `error500`/`error502`/`error504`,
+        `reset` (the connection is reset before any answer), `truncate` (half the body,
+        then the connection closes), `trickle` (the body one byte every `trickle_s`).
+        Which requests fail is drawn from a generator seeded with `seed`.
+        """
+        if kind not in FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
+        with self._lock:
+            self._random.seed(seed)
+            self._injected.append(_Fault(kind, rate, frozenset(operations)))
+
+    def injected(self) -> dict[str, int]:
+        """Faults answered per kind since the last `clear_faults`."""
+        with self._lock:
+            return dict(self._injected_counts)
+
     def clear_faults(self) -> None:
-        """Stop denying anything."""
+        """Stop denying and injecting anything."""
         with self._lock:
             self._faults.clear()
+            self._injected.clear()
+            self._injected_counts.clear()
 
     def close(self) -> None:
         """Stop serving and free the port."""
+        self._closing.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
@@ -243,12 +314,16 @@ class CountingProxy:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _record(self, request: ProxyRequest) -> bool:
-        """Count a request; True if it must be denied."""
+    def _record(self, request: ProxyRequest) -> str | None:
+        """Count a request; `deny`, a fault kind, or None to forward it."""
         with self._lock:
             self._counts[request.operation] += 1
             faults = list(self._faults)
-        return any(fault(request) for fault in faults)
+            for fault in self._injected:
+                if request.operation in fault.operations and self._random.random() < fault.rate:
+                    self._injected_counts[fault.kind] += 1
+                    return fault.kind
+        return "deny" if any(fault(request) for fault in faults) else None
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -289,8 +364,19 @@ class CountingProxy:
                 request = ProxyRequest(self.command, path, query, operation, bucket, key)
                 if proxy.delay_s:
                     time.sleep(proxy.delay_s)
-                if proxy._record(request):
+                action = proxy._record(request)
+                if action == "deny":
                     self._reply(403, [("Content-Type", "application/xml")], _DENIED_XML)
+                    return
+                if action == "slowdown":
+                    self._reply(503, [("Content-Type", "application/xml")], _SLOWDOWN_XML)
+                    return
+                if action is not None and action.startswith("error"):
+                    status = int(action.removeprefix("error"))
+                    self._reply(status, [("Content-Type", "application/xml")], _INTERNAL_XML)
+                    return
+                if action == "reset":
+                    self._reset()
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
                 headers["Host"] = f"{proxy._upstream_host}:{proxy._upstream_port}"
@@ -314,7 +400,43 @@ class CountingProxy:
                     length = response.getheader("Content-Length")
                     if length is not None:
                         kept.append(("Content-Length", length))
+                if action in ("truncate", "trickle"):
+                    self._send_partially(status, kept, data, action)
+                    return
                 self._reply(status, kept, data)
+
+            def _reset(self) -> None:
+                """Drop the connection with a TCP reset (SO_LINGER 0), answering nothing."""
+                self.close_connection = True
+                self.wfile.flush()
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.connection.close()
+
+            def _send_partially(
+                self, status: int, headers: list[tuple[str, str]], data: bytes, how: str
+            ) -> None:
+                """Announce the whole body, then send half of it and reset (`truncate`),
+                or send it one byte every `trickle_s` seconds (`trickle`)."""
+                self.close_connection = True
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                try:
+                    if how == "truncate":
+                        self.wfile.write(data[: len(data) // 2])
+                        self._reset()
+                        return
+                    for byte in data:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        if proxy._closing.wait(proxy.trickle_s):
+                            return
+                except OSError:  # the client gave up
+                    return
 
             def _reply(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
                 self.send_response(status)

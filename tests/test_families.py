@@ -405,8 +405,10 @@ def test_bad_urls_and_endpoints_are_one_line_errors(
 
 
 def test_storage_timeouts_bound_a_silent_endpoint_under_30_seconds() -> None:
-    """Default S3 timeouts x attempts stay under the 30 s a silent endpoint may take."""
+    """Default S3 timeouts x attempts, plus backoff, keep a silent endpoint under 30 s."""
     from qupsample import storage
 
-    worst = storage._MAX_ATTEMPTS * max(storage._CONNECT_TIMEOUT_S, storage._READ_TIMEOUT_S)
-    assert worst < 30
+    attempts = storage._TIMEOUT_ATTEMPTS
+    timeouts = attempts * max(storage._CONNECT_TIMEOUT_S, storage._READ_TIMEOUT_S)
+    backoff = sum(storage.DEFAULT_BACKOFF_BASE_S * 2**n for n in range(attempts - 1))
+    assert timeouts + backoff < 30

@@ -1079,7 +1079,7 @@ def test_json_weights_carry_no_float_noise() -> None:
     [
         (
             "weight: " + "1" * 400,
-            r"sources\.0\.weight: must be at most 1e\+300, got an integer of 400 digits",
+            r"sources\.0\.weight: must be at most 1e\+300, got <an int of about 400 digits>",
         ),
         ("weight: 1.0e-320", r"a: its share \(about 1e-\d+\) is too small for a float"),
     ],

@@ -7,6 +7,7 @@ A file that cannot be read is reported in `TokenCache.corrupt` and treated as a 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qupsample.errors import UserError, located
 from qupsample.files import replace_atomically
 
 FORMAT_VERSION = 1
@@ -50,6 +52,13 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "qupsample"
 
 
+def cache_folder(path: Path, where: str) -> Path:
+    """`path` as a cache folder; one that exists as something else is a `UserError`."""
+    if path.exists() and not path.is_dir():
+        raise UserError(located(where, None, f"{path} is not a folder", "give a folder"))
+    return path
+
+
 @dataclass(frozen=True)
 class CachedCount:
     """A glob's counts as of one listing."""
@@ -73,7 +82,8 @@ class TokenCache:
         path = self._path(fields)
         try:
             text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
+            # Not a folder: a miss, not a corrupt entry; `put` says why once.
             return None
         except (OSError, UnicodeDecodeError):
             self.corrupt.append(path)
@@ -101,6 +111,8 @@ class TokenCache:
             "listed_at": float(count.listed_at),
         }
         text = json.dumps(record, sort_keys=True, ensure_ascii=False, indent=1) + "\n"
+        if self.directory.exists() and not self.directory.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "it is a file, not a folder")
         # Readers (and other writers) only ever see a complete file.
         replace_atomically(path, text)
 

@@ -12,11 +12,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import typer
-from typer.core import TyperArgument, TyperGroup
-from typer.exceptions import TyperException
+try:
+    import typer
+    from typer.core import TyperArgument, TyperGroup
+    from typer.exceptions import TyperException
 
-from qupsample.errors import QupsampleError, UserError
+    from qupsample.errors import QupsampleError, UserError
+except KeyboardInterrupt:  # Ctrl-C while the command starts up: no traceback either
+    sys.stderr.write("interrupted\n")
+    raise SystemExit(130) from None
 
 if TYPE_CHECKING:
     from qupsample.diff import MixDiff
@@ -26,7 +30,8 @@ EXIT_CODES = """\
 Exit codes: 0 ok; 1 differences found (generate --check, diff, resolve --strict); 2 user
 error (one line on stderr: error: <file>: <field>: <what> — <how to fix>); 3 mix not
 feasible (a leaf over its max_repetition_factor); 70 internal error (a traceback:
-please report it)."""
+please report it); 130 interrupted (Ctrl-C)."""
+INTERRUPTED = 130
 
 
 class _Group(TyperGroup):
@@ -50,11 +55,17 @@ class _Group(TyperGroup):
             typer.echo(f"error: {exc.render(_options(self, ctx))}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            raise
+            # Work in flight was cancelled on the way up; no traceback for a Ctrl-C.
+            _interrupted()
         except Exception:
             traceback.print_exc()
             typer.echo("internal error: this is a bug in qupsample, please report it", err=True)
             raise typer.Exit(70) from None
+
+
+def _interrupted() -> None:
+    typer.echo("interrupted", err=True)
+    raise typer.Exit(INTERRUPTED) from None
 
 
 def _options(group: TyperGroup, ctx: Any) -> set[str]:
@@ -201,7 +212,6 @@ CacheDirOption = Annotated[
     typer.Option(
         "--cache-dir",
         metavar="DIR",
-        file_okay=False,
         help="Cache folder [default: $QUPSAMPLE_CACHE_DIR, $XDG_CACHE_HOME/qupsample "
         "or ~/.cache/qupsample].",
     ),
@@ -219,6 +229,26 @@ ProfileOption = Annotated[
     typer.Option("--profile", metavar="NAME", help="AWS profile [default: $AWS_PROFILE]."),
 ]
 AnonOption = Annotated[bool, typer.Option("--anon", help="Read S3 anonymously (public buckets).")]
+MaxAttemptsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-attempts",
+        metavar="N",
+        min=1,
+        max=100,
+        help="Attempts per storage request on throttling, 5xx answers, resets and cut-off "
+        "answers, with exponential backoff and jitter in between [default: 10].",
+    ),
+]
+DeadlineOption = Annotated[
+    float | None,
+    typer.Option(
+        "--deadline",
+        min=0.1,
+        metavar="SECONDS",
+        help="Give up when listing storage takes longer than this in all [default: 120].",
+    ),
+]
 
 
 def _counting(
@@ -231,8 +261,12 @@ def _counting(
     refresh: bool = False,
     no_cache: bool = False,
     cache_dir: Path | None = None,
+    max_attempts: int | None = None,
+    deadline: float | None = None,
 ) -> dict[str, Any]:
     """The storage and cache options as the library's keyword arguments."""
+    from qupsample.cache import cache_folder
+
     options: dict[str, Any] = {}
     if endpoint_url:
         options["endpoint_url"] = endpoint_url
@@ -240,13 +274,17 @@ def _counting(
         options["profile"] = aws_profile
     if anon:
         options["anon"] = True
+    if max_attempts is not None:
+        options["max_attempts"] = max_attempts
+    if deadline is not None:
+        options["deadline"] = deadline
     return {
         "storage_options": options,
         "offline": offline,
         "priors": priors,
         "cache": not no_cache,
         "refresh": refresh,
-        "cache_dir": cache_dir,
+        "cache_dir": cache_folder(cache_dir, "--cache-dir") if cache_dir else None,
     }
 
 
@@ -331,6 +369,8 @@ def render(
     endpoint_url: EndpointOption = None,
     aws_profile: ProfileOption = None,
     anon: AnonOption = False,
+    max_attempts: MaxAttemptsOption = None,
+    deadline: DeadlineOption = None,
     root: RootOption = None,
 ) -> None:
     """Print the olmix config of SCHEME x PROFILE: exactly the bytes generate writes.
@@ -357,6 +397,8 @@ def render(
             refresh=refresh,
             no_cache=no_cache,
             cache_dir=cache_dir,
+            max_attempts=max_attempts,
+            deadline=deadline,
         ),
     )
     if output is None:
@@ -402,6 +444,8 @@ def generate(
     endpoint_url: EndpointOption = None,
     aws_profile: ProfileOption = None,
     anon: AnonOption = False,
+    max_attempts: MaxAttemptsOption = None,
+    deadline: DeadlineOption = None,
     root: RootOption = None,
 ) -> None:
     """Write every family's configs (each of its forms), README.md and batch_run.sh."""
@@ -425,6 +469,8 @@ def generate(
             refresh=refresh,
             no_cache=no_cache,
             cache_dir=cache_dir,
+            max_attempts=max_attempts,
+            deadline=deadline,
         ),
     )
     for label, paths in (
@@ -500,6 +546,8 @@ def resolve(
     endpoint_url: EndpointOption = None,
     aws_profile: ProfileOption = None,
     anon: AnonOption = False,
+    max_attempts: MaxAttemptsOption = None,
+    deadline: DeadlineOption = None,
     root: RootOption = None,
 ) -> None:
     """Resolve CONFIG (any olmix form) into per-leaf and per-path weights, tokens, repetition.
@@ -523,6 +571,8 @@ def resolve(
                 refresh=refresh,
                 no_cache=no_cache,
                 cache_dir=cache_dir,
+                max_attempts=max_attempts,
+                deadline=deadline,
             ),
         )
     _print_mix(mix, format_)
@@ -561,6 +611,8 @@ def diff(
     endpoint_url: EndpointOption = None,
     aws_profile: ProfileOption = None,
     anon: AnonOption = False,
+    max_attempts: MaxAttemptsOption = None,
+    deadline: DeadlineOption = None,
     root: RootOption = None,
 ) -> None:
     """Compare two configs (any olmix form) leaf by leaf; exit 0 when equal, 1 when not."""
@@ -580,6 +632,8 @@ def diff(
             refresh=refresh,
             no_cache=no_cache,
             cache_dir=cache_dir,
+            max_attempts=max_attempts,
+            deadline=deadline,
         ),
     )
     if format_ is DiffFormat.json:
@@ -624,6 +678,8 @@ def plot(
     endpoint_url: EndpointOption = None,
     aws_profile: ProfileOption = None,
     anon: AnonOption = False,
+    max_attempts: MaxAttemptsOption = None,
+    deadline: DeadlineOption = None,
     root: RootOption = None,
 ) -> None:
     """Draw one stacked bar per config (topics x quality buckets, weights in %).
@@ -644,6 +700,8 @@ def plot(
         refresh=refresh,
         no_cache=no_cache,
         cache_dir=cache_dir,
+        max_attempts=max_attempts,
+        deadline=deadline,
     )
     mixes = [resolve_mix(config, root=root, weights_only=True, **counting) for config in configs]
     path = plot_mixes(mixes, output, title=title)
@@ -669,6 +727,8 @@ def priors(
     endpoint_url: EndpointOption = None,
     aws_profile: ProfileOption = None,
     anon: AnonOption = False,
+    max_attempts: MaxAttemptsOption = None,
+    deadline: DeadlineOption = None,
     root: RootOption = None,
 ) -> None:
     """Print token counts per data leaf, as `olmix priors compute` does (any olmix form).
@@ -680,7 +740,14 @@ def priors(
     from qupsample.priors import compute_priors, format_priors
 
     counting = _counting(
-        endpoint_url, aws_profile, anon, refresh=refresh, no_cache=no_cache, cache_dir=cache_dir
+        endpoint_url,
+        aws_profile,
+        anon,
+        refresh=refresh,
+        no_cache=no_cache,
+        cache_dir=cache_dir,
+        max_attempts=max_attempts,
+        deadline=deadline,
     )
     warnings: list[str] = []
     with _progress(False) as progress:
@@ -689,7 +756,7 @@ def priors(
             storage_options=counting["storage_options"],
             cache=counting["cache"],
             refresh=refresh,
-            cache_dir=cache_dir,
+            cache_dir=counting["cache_dir"],
             progress=progress,
             root=root,
             warnings=warnings,
@@ -751,6 +818,8 @@ def convert(
     endpoint_url: EndpointOption = None,
     aws_profile: ProfileOption = None,
     anon: AnonOption = False,
+    max_attempts: MaxAttemptsOption = None,
+    deadline: DeadlineOption = None,
     root: RootOption = None,
 ) -> None:
     """Convert configs to current olmix's launch form (or --to another form).
@@ -776,6 +845,8 @@ def convert(
             refresh=refresh,
             no_cache=no_cache,
             cache_dir=cache_dir,
+            max_attempts=max_attempts,
+            deadline=deadline,
         ),
     )
     for converted, path in written:
@@ -879,4 +950,12 @@ def main() -> None:
     """Entry point of the `qupsample` command."""
     # Like other Unix tools, stop quietly when the reader goes away (`qupsample ... | head`).
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # outside a command, e.g. while the options are parsed
+        typer.echo("interrupted", err=True)
+        sys.exit(INTERRUPTED)
+    finally:
+        # The work is done (or abandoned): a Ctrl-C now must not turn the exit code
+        # into death by SIGINT while the interpreter shuts down.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -7,8 +7,44 @@ else that escapes is a bug.
 
 from __future__ import annotations
 
+import re
+import reprlib
 from collections.abc import Collection
 from dataclasses import dataclass
+
+# `scheme://user:password@` and the query string of an http(s) URL may carry secrets.
+# Only http(s) queries go: in `s3://` and local globs `?` is a wildcard.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/@]+@")
+_HTTP_QUERY = re.compile(r"(?i)\b(https?://[^\s?#`\"'<>]*)\?[^\s`\"'<>]*")
+
+
+def redact(text: str) -> str:
+    """Hide the user info and the query string of every URL in `text`."""
+    return _HTTP_QUERY.sub(r"\1?***", _USERINFO.sub(r"\1***@", text))
+
+
+class _ShortRepr(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 128:  # repr() of a huge int is slow, or refused past 4300 digits
+            return f"<an int of about {int(x.bit_length() * 0.30103) + 1} digits>"
+        return super().repr_int(x, level)
+
+
+_SHORT = _ShortRepr()
+_SHORT.maxlevel = 2
+_SHORT.maxtuple = _SHORT.maxlist = _SHORT.maxdict = _SHORT.maxset = 4
+_SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 40
+SHORT_LIMIT = 60
+
+
+def short_repr(value: object, limit: int = SHORT_LIMIT) -> str:
+    """A short view of any value for a message: bounded work, at most `limit` characters."""
+    return shorten(_SHORT.repr(value), limit)
+
+
+def shorten(text: str, limit: int = SHORT_LIMIT) -> str:
+    """`text` cut to `limit` characters, marked with `...` where it was cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -32,11 +68,15 @@ class Hint:
 
 
 class QupsampleError(Exception):
-    """Root of qupsample's exceptions; `hints` name options, shown where they exist."""
+    """Root of qupsample's exceptions: one line that never shows URL credentials.
+
+    `hints` name options; they are shown where those options exist (`render`).
+    """
 
     exit_code = 70
 
     def __init__(self, message: str, *hints: Hint) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.hints = hints
@@ -45,7 +85,7 @@ class QupsampleError(Exception):
         return self.render(None)
 
     def render(self, options: Collection[str] | None) -> str:
-        """The one-line message, with the hints that apply (see `Hint.render`)."""
+        """The message, with the hints that apply (see `Hint.render`)."""
         shown = [text for hint in self.hints if (text := hint.render(options)) is not None]
         if not shown:
             return self.message

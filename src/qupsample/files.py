@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 from qupsample.errors import UserError, located
@@ -18,14 +18,19 @@ def replace_atomically(path: Path, content: str | bytes, executable: bool = Fals
     """
     data = content.encode("utf-8") if isinstance(content, str) else content
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # The name is known before the file exists, so an interrupt (Ctrl-C) at any point
+    # after its creation still finds and removes it.
+    temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        Path(temp).chmod(0o755 if executable else 0o644)
-        Path(temp).replace(path)
+        temp.chmod(0o755 if executable else 0o644)
+        temp.replace(path)
+    except FileExistsError:  # only os.open raises it: the name is someone else's file
+        raise
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
 
 

@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from qupsample.errors import short_repr, shorten
+
 # Parameters of olmix's proxy models; training tokens = 20 x parameters x chinchilla_multiple.
 PROXY_MODEL_PARAMETERS: dict[str, int] = {
     "olmo3_1m": 1_000_000,
@@ -88,10 +90,9 @@ MAX_TOKENS = 10**18
 
 def _number(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-        raise ValueError(f"must be a number, got {shown}")
+        raise ValueError(f"must be a number, got {short_repr(value)}")
     if isinstance(value, int) and abs(value) > LARGEST:
-        raise ValueError(f"must be at most {LARGEST:g}, got an integer of {len(str(value))} digits")
+        raise ValueError(f"must be at most {LARGEST:g}, got {short_repr(value)}")
     if isinstance(value, float) and math.isfinite(value) and abs(value) > LARGEST:
         raise ValueError(f"must be at most {LARGEST:g}, got {value!r}")
     return value
@@ -132,9 +133,9 @@ class Bucket(Spec):
     @field_validator("vigintiles")
     @classmethod
     def _no_repeats(cls, value: list[int]) -> list[int]:
-        repeated = sorted({v for v in value if value.count(v) > 1})
+        repeated = _repeated(value)
         if repeated:
-            raise ValueError(f"vigintile {repeated[0]} is listed twice")
+            raise ValueError(f"vigintile {min(repeated)} is listed twice")
         return value
 
 
@@ -403,10 +404,23 @@ def _unique_names(entries: list[Any] | None, what: str) -> None:
         seen.add(entry.name)
 
 
+def _repeated(values: list[Any]) -> set[Any]:
+    """The values listed more than once, in one pass."""
+    seen: set[Any] = set()
+    repeated: set[Any] = set()
+    for value in values:
+        if value in seen:
+            repeated.add(value)
+        seen.add(value)
+    return repeated
+
+
 def _distinct(paths: list[str]) -> list[str]:
-    repeated = sorted({p for p in paths if paths.count(p) > 1})
+    repeated = _repeated(paths)
     if repeated:
-        raise ValueError(f"{repeated[0]!r} is listed twice — list each path once")
+        # Paths are long and differ at the end: show them whole, up to a sane length.
+        shown = shorten(repr(min(repeated)), 300)
+        raise ValueError(f"{shown} is listed twice — list each path once")
     return paths
 
 

@@ -7,6 +7,7 @@ scheme and profile files the families point at) and `templates/`.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any, Generic, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from qupsample.errors import Hint, SpecError, located
+from qupsample.errors import Hint, SpecError, located, short_repr, shorten
 from qupsample.models import EvalSuite, Family, Layout, Profile, Scheme, Settings, placeholders
 
 M = TypeVar("M", bound=BaseModel)
@@ -27,7 +28,19 @@ _BUNDLED = Path(__file__).parent / "_bundled"
 _CHECKOUT = Path(__file__).resolve().parents[2]
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it (about 10x faster), else PyYAML's own.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# Hostile-input bounds of every spec and config file.
+MAX_FILE_BYTES_ENV = "QUPSAMPLE_MAX_FILE_BYTES"
+DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
+# Nodes that aliases may add once expanded: a "billion laughs" file is a few hundred
+# bytes whose aliases expand to 10**9 nodes.
+MAX_ALIAS_NODES = 100_000
+MAX_DEPTH = 100
+
+
+class _UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type, misc]
     """A safe loader that rejects duplicate mapping keys (PyYAML keeps the last one)."""
 
 
@@ -54,7 +67,117 @@ _UniqueKeyLoader.add_implicit_resolver(
 
 def load_scalar(text: str) -> Any:
     """Read one `--set` value the way spec files are read (YAML, `1e-3` a number)."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)
+    return _load(text)
+
+
+class _BoundError(yaml.YAMLError):
+    """A document over the alias-expansion or nesting bound."""
+
+
+def _collections(node: yaml.Node) -> tuple[int, list[yaml.Node]]:
+    """A collection's scalar children (counted) and its collection children (listed)."""
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    else:
+        return 0, []
+    nested = [child for child in children if not isinstance(child, yaml.ScalarNode)]
+    return len(children) - len(nested), nested
+
+
+def _check_bounds(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand too far, or that nests too deep.
+
+    Aliases share nodes, so the graph is small even when its expansion is not: one
+    pass over the distinct collection nodes sizes the expansion without performing it
+    (scalars are only counted, so a list of a million paths costs one quick scan).
+    """
+    distinct = 0
+    expanded: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    visiting: set[int] = set()
+    scalars: dict[int, tuple[int, list[yaml.Node]]] = {}
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            visiting.discard(key)
+            count, nested = scalars.pop(key)
+            size = 1 + count + sum(expanded[id(child)] for child in nested)
+            expanded[key] = min(size, 10**12)
+            depth[key] = 1 + max((depth[id(child)] for child in nested), default=0)
+            if depth[key] > MAX_DEPTH:
+                raise _BoundError(f"nested deeper than {MAX_DEPTH} levels")
+            continue
+        if key in expanded:
+            continue
+        if key in visiting:
+            raise _BoundError("an alias refers to a node that contains it (a recursive alias)")
+        visiting.add(key)
+        scalars[key] = _collections(node)
+        distinct += 1 + scalars[key][0]
+        stack.append((node, True))
+        stack.extend((child, False) for child in scalars[key][1] if id(child) not in expanded)
+    if expanded[id(root)] - distinct > MAX_ALIAS_NODES:
+        raise _BoundError(
+            f"aliases expand to more than {MAX_ALIAS_NODES:,} extra nodes (an alias bomb?)"
+        )
+
+
+def _load(text: str) -> Any:
+    """Parse one YAML document within the bounds, without expanding aliases first."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_bounds(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _python_syntax_error(text: str) -> yaml.MarkedYAMLError | None:
+    """PyYAML's own wording of a syntax error, which is clearer than libyaml's.
+
+    Only for files small enough to parse twice quickly.
+    """
+    if _SafeLoader is yaml.SafeLoader or len(text) > 1_000_000:
+        return None
+    try:
+        yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        return exc
+    return None
+
+
+def max_file_bytes() -> int:
+    """The largest spec or config file read: $QUPSAMPLE_MAX_FILE_BYTES, else 256 MiB."""
+    raw = os.environ.get(MAX_FILE_BYTES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_FILE_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SpecError(
+            located(MAX_FILE_BYTES_ENV, None, f"must be a positive int, got {shorten(raw)!r}")
+        )
+    return value
+
+
+def _too_large(where: str, size: str, limit: int) -> SpecError:
+    return SpecError(
+        located(
+            where,
+            None,
+            f"is larger than {size} ({limit:,} bytes)",
+            f"split it, or raise the limit with {MAX_FILE_BYTES_ENV}",
+        )
+    )
 
 
 _UniqueKeyLoader.add_constructor(
@@ -64,16 +187,29 @@ _UniqueKeyLoader.add_constructor(
 
 
 def parse_yaml(text: str, where: str) -> Any:
-    """Parse YAML text safely, rejecting duplicate keys; errors name `where:line`."""
+    """Parse YAML text safely: the one loader of specs and configs.
+
+    Duplicate keys are rejected, and hostile input is bounded: the text's size
+    (`max_file_bytes()`), alias expansion (`MAX_ALIAS_NODES`) and nesting (`MAX_DEPTH`).
+    Errors are one line naming `where:line`.
+    """
+    limit = max_file_bytes()
+    if len(text) > limit:
+        raise _too_large(where, "the limit", limit)
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        return _load(text)
+    except _BoundError as exc:
+        raise SpecError(located(where, None, str(exc), "write the values out")) from None
+    except yaml.MarkedYAMLError as error:
+        syntax = _python_syntax_error(text) or error
+        mark = syntax.problem_mark or syntax.context_mark
         line = f":{mark.line + 1}" if mark else ""
-        problem = exc.problem or exc.context or "invalid YAML"
+        problem = shorten(syntax.problem or syntax.context or "invalid YAML", 200)
         raise SpecError(located(f"{where}{line}", None, problem, "fix the YAML syntax")) from None
     except yaml.YAMLError as exc:
-        raise SpecError(located(where, None, str(exc), "fix the YAML syntax")) from None
+        raise SpecError(
+            located(where, None, shorten(str(exc), 200), "fix the YAML syntax")
+        ) from None
 
 
 def _field_names(model: type[BaseModel]) -> set[str]:
@@ -91,7 +227,8 @@ def validation_message(where: str, exc: ValidationError, model: type[BaseModel])
     # misspelling is what the user has to fix.
     errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
-    field = ".".join(str(part) for part in first["loc"]) or None
+    # Input values (and keys, which are input too) are shown short, never in full.
+    field = ".".join(shorten(str(part)) for part in first["loc"]) or None
     kind = first["type"]
     fix: str | None
     if kind == "extra_forbidden":
@@ -104,9 +241,9 @@ def validation_message(where: str, exc: ValidationError, model: type[BaseModel])
     else:
         message = str(first["msg"]).removeprefix("Value error, ")
         what, _, fix_part = message.partition(" — ")
-        fix = fix_part or None
+        what, fix = shorten(what, 200), shorten(fix_part, 200) or None
         if "input" in first and kind not in {"value_error", "assertion_error"}:
-            what = f"{what}, got {first['input']!r}"
+            what = f"{what}, got {short_repr(first['input'])}"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return located(where, field, what + more, fix)
 
@@ -221,12 +358,24 @@ def _display(path: Path, root: Path) -> str:
 
 
 def read_text(path: Path, where: str, fix: str = "check the path") -> str:
-    """A UTF-8 text file's contents; a missing or unreadable file is a `SpecError`."""
+    """A UTF-8 text file's contents; a missing, unreadable or too large file is a `SpecError`.
+
+    At most `max_file_bytes()` are read, so a huge file (or an endless one, such as a
+    device) is refused without being read whole.
+    """
+    limit = max_file_bytes()
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
     except FileNotFoundError:
         raise SpecError(located(where, None, "file not found", fix)) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise SpecError(located(where, None, f"cannot read: {exc}")) from None
+    if len(data) > limit:
+        raise _too_large(where, f"{limit / 2**20:g} MiB", limit)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise SpecError(located(where, None, f"cannot read: {exc}")) from None
 
 

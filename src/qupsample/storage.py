@@ -7,33 +7,109 @@ Sizes always come from listings, never from one request per object: globs whose
 magic is only in the last path component share one fresh listing of their folder;
 anything more complex (magic in a folder name, `**`) falls back to `fs.glob`, which
 also lists.
+
+Failures are survived the way botocore does it (its standard retry mode, with
+exponential backoff and jitter for throttling, 5xx answers, resets and cut-off bodies),
+within a budget of attempts and an overall deadline; both are `storage_options` keys
+that qupsample reads and does not pass on (see `STORAGE_BUDGET_OPTIONS`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 import os
+import random
 import re
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from qupsample.errors import StorageError, located
+from qupsample.errors import StorageError, UserError, located, short_repr
 
 _MAGIC = re.compile(r"[*?\[]")
 _LOCAL_PROTOCOLS = frozenset({"file", "local"})
 _IN_PROCESS_PROTOCOLS = frozenset({"memory"})
 _S3_PROTOCOLS = frozenset({"s3", "s3a"})
 
-# Bounded network behaviour when the user did not pass `config_kwargs`: an unreachable
-# or silent endpoint fails after at most _MAX_ATTEMPTS x the timeout (under 30 s).
+# Bounded network behaviour (the user's `config_kwargs` override these): a silent
+# endpoint fails after at most _TIMEOUT_ATTEMPTS x the timeout (under 30 s); throttling,
+# 5xx answers, resets and cut-off bodies are retried up to `max_attempts` times in all.
 _CONNECT_TIMEOUT_S = 5
 _READ_TIMEOUT_S = 6
-_MAX_ATTEMPTS = 3
+_TIMEOUT_ATTEMPTS = 3
+DEFAULT_MAX_ATTEMPTS = 10
+DEFAULT_DEADLINE_S = 120.0
+# Retry n waits a random time in [0, base x 2**(n-1)], at most _BACKOFF_CAP x base.
+DEFAULT_BACKOFF_BASE_S = 1.0
+_BACKOFF_CAP = 5
+# qupsample's own keys of `storage_options`, taken out before fsspec sees the rest.
+STORAGE_BUDGET_OPTIONS = ("max_attempts", "deadline", "backoff_base")
+# Error codes S3 (and botocore's standard mode) treat as throttling.
+_THROTTLING_CODES = frozenset(
+    {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests"}
+)
 
 _ANON_HINT = "or pass --anon for a public bucket"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long storage work may take: attempts per request, overall deadline, backoff."""
+
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    deadline_s: float = DEFAULT_DEADLINE_S
+    backoff_base_s: float = DEFAULT_BACKOFF_BASE_S
+
+
+def split_budget(
+    storage_options: Mapping[str, Any] | None,
+) -> tuple[Budget, dict[str, Any]]:
+    """Take qupsample's own keys (`STORAGE_BUDGET_OPTIONS`) out of `storage_options`.
+
+    Returns:
+        The budget and the remaining options, for fsspec.
+
+    Raises:
+        UserError: a budget value is not a number in its range.
+    """
+    options = dict(storage_options or {})
+    values = {name: options.pop(name) for name in STORAGE_BUDGET_OPTIONS if name in options}
+    attempts = values.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 100:
+        raise UserError(
+            located(
+                "storage_options",
+                "max_attempts",
+                f"must be an int in 1..100, got {short_repr(attempts)}",
+            )
+        )
+    numbers = {}
+    for name, default, low in (
+        ("deadline", DEFAULT_DEADLINE_S, 0.0),
+        ("backoff_base", DEFAULT_BACKOFF_BASE_S, -1.0),
+    ):
+        value = values.get(name, default)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= low
+        ):
+            bound = "> 0" if low == 0 else ">= 0"
+            raise UserError(
+                located(
+                    "storage_options",
+                    name,
+                    f"must be a finite number {bound}, got {short_repr(value)}",
+                )
+            )
+        numbers[name] = float(value)
+    return Budget(attempts, numbers["deadline"], numbers["backoff_base"]), options
 
 
 @dataclass(frozen=True)
@@ -95,7 +171,9 @@ def count_tokens(
         globs: Paths or URLs (`s3://`, `file://`, `memory://`, plain local paths).
         token_size: Bytes per token (the tokenizer's dtype itemsize, e.g. 4 for uint32).
         storage_options: fsspec/s3fs options for remote protocols (ignored for local
-            and in-memory paths).
+            and in-memory paths), plus qupsample's budget: `max_attempts` (per request,
+            default 10), `deadline` (seconds for all the listings, default 120) and
+            `backoff_base` (seconds, default 1: retry n waits up to base x 2**(n-1)).
         progress: Called as `progress(done, total)` each time a listing finishes.
         max_workers: Most listings in flight at once.
 
@@ -104,22 +182,24 @@ def count_tokens(
 
     Raises:
         StorageError: A glob matched nothing, or storage was missing, denied,
-            unreachable, without credentials, or held an object whose size is not a
-            multiple of `token_size`.
+            unreachable, throttled, without credentials, slower than the deadline, or
+            held an object whose size is not a multiple of `token_size`.
     """
     if token_size < 1:
         raise ValueError(f"token_size must be >= 1, got {token_size}")
     if max_workers < 1:
         raise ValueError(f"max_workers must be >= 1, got {max_workers}")
     ordered = list(dict.fromkeys(globs))
-    options = dict(storage_options or {})
+    budget, options = split_budget(storage_options)
     filesystems: dict[str, Any] = {}
     plans: dict[str, _Plan] = {}
     for glob in ordered:
         protocol = _protocol_of(glob)
         try:
             if protocol not in filesystems:
-                filesystems[protocol] = _open_filesystem(protocol, options, max_workers)
+                if protocol in _S3_PROTOCOLS:
+                    _refuse_endpoint_credentials(glob, options)
+                filesystems[protocol] = _open_filesystem(protocol, options, max_workers, budget)
         except ImportError as error:
             # fsspec names the package that serves the protocol (gcsfs, adlfs, ...).
             raise StorageError(
@@ -132,7 +212,7 @@ def count_tokens(
     tasks: dict[tuple[str, str, str], _Plan] = {}
     for plan in plans.values():
         tasks.setdefault(plan.task, plan)
-    outcomes = _run_listings(tasks, progress, max_workers)
+    outcomes = _run_listings(tasks, progress, max_workers, budget)
 
     counts: dict[str, GlobCount] = {}
     for glob in ordered:
@@ -215,21 +295,51 @@ def _redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _open_filesystem(protocol: str, options: Mapping[str, Any], max_workers: int) -> Any:
+def _refuse_endpoint_credentials(glob: str, options: Mapping[str, Any]) -> None:
+    """An endpoint URL with user info or a query string would carry secrets: refuse it."""
+    endpoint = (
+        _option_endpoint(options)
+        or os.environ.get("AWS_ENDPOINT_URL_S3")
+        or os.environ.get("AWS_ENDPOINT_URL")
+    )
+    if not endpoint:
+        return
+    try:
+        parts = urlsplit(endpoint)
+    except ValueError:
+        return  # botocore names an invalid URL itself (redacted, like every message)
+    if "@" in parts.netloc or parts.query:
+        raise StorageError(
+            located(
+                glob,
+                None,
+                f"the endpoint URL {_redact_url(endpoint)} carries credentials"
+                " (user info or a query string)",
+                "put them in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile"
+                " (AWS_PROFILE, --profile), and give the endpoint as scheme://host:port",
+            )
+        )
+
+
+def _open_filesystem(
+    protocol: str, options: Mapping[str, Any], max_workers: int, budget: Budget
+) -> Any:
     import fsspec
 
     if protocol in _LOCAL_PROTOCOLS or protocol in _IN_PROCESS_PROTOCOLS:
         return fsspec.filesystem(protocol, skip_instance_cache=True)
     kwargs = dict(options)
-    bounded = protocol in _S3_PROTOCOLS and "config_kwargs" not in kwargs
-    if bounded:
+    s3 = protocol in _S3_PROTOCOLS
+    if s3:
+        # botocore retries (standard mode); the user's config_kwargs win over ours.
         kwargs["config_kwargs"] = {
             "connect_timeout": _CONNECT_TIMEOUT_S,
             "read_timeout": _READ_TIMEOUT_S,
-            "retries": {"mode": "standard", "total_max_attempts": _MAX_ATTEMPTS},
+            "retries": {"mode": "standard", "total_max_attempts": budget.max_attempts},
             "max_pool_connections": max(10, max_workers),
+            **dict(kwargs.get("config_kwargs") or {}),
         }
-    if protocol in _S3_PROTOCOLS and "session" not in kwargs:
+    if s3 and "session" not in kwargs:
         from aiobotocore.session import AioSession
 
         session = AioSession(profile=kwargs.pop("profile", None))
@@ -239,9 +349,9 @@ def _open_filesystem(protocol: str, options: Mapping[str, Any], max_workers: int
         parsers.set_parser_defaults(timestamp_parser=str)
         kwargs["session"] = session
     fs = fsspec.filesystem(protocol, skip_instance_cache=True, **kwargs)
-    if bounded:
-        # botocore already retries (standard mode); s3fs's own retry loop on top
-        # would multiply the time an unreachable endpoint takes to fail.
+    if s3:
+        # botocore already retries; s3fs's own retry loop on top would multiply the
+        # attempts (and the time an unreachable endpoint takes to fail).
         fs.retries = 1
     return fs
 
@@ -286,7 +396,9 @@ def _entry(name: str, info: Mapping[str, Any]) -> Listed:
     return (name, info.get("type") == "file", int(info.get("size") or 0))
 
 
-def _list(plan: _Plan) -> list[Listed]:
+def _list(plan: _Plan, started: set[ListingKey]) -> list[Listed]:
+    """List with a blocking filesystem (local, memory), in a worker thread."""
+    started.add(plan.task)
     fs = plan.fs
     if plan.kind == "glob":
         found = fs.glob(plan.target, detail=True)
@@ -299,36 +411,154 @@ def _list(plan: _Plan) -> list[Listed]:
     return entries
 
 
+async def _list_async(
+    plan: _Plan, slots: asyncio.Semaphore, budget: Budget, started: set[ListingKey]
+) -> list[Listed]:
+    """List with an async filesystem (s3fs, ...), on fsspec's event loop."""
+    fs = plan.fs
+    async with slots:
+        started.add(plan.task)
+        if plan.protocol in _S3_PROTOCOLS:
+            # Idempotent (s3fs locks it): the client exists before its retries are tuned.
+            _tune_retries(await fs.set_session(), budget)
+        if plan.kind == "glob":
+            found = await fs._glob(plan.target, detail=True)
+            entries = [_entry(name, info) for name, info in found.items()]
+        else:
+            fs.invalidate_cache(plan.target)
+            infos = await fs._ls(plan.target, detail=True)
+            entries = [_entry(str(info["name"]), info) for info in infos]
+        fs.invalidate_cache()
+        return entries
+
+
+class _Backoff:
+    """botocore's exponential backoff with full jitter, from our base and cap.
+
+    A connection that could not even be opened (refused) is retried at once: waiting
+    does not help it, and a closed port must fail in seconds.
+    """
+
+    def __init__(self, base_s: float) -> None:
+        self.base_s = base_s
+
+    def delay_amount(self, context: Any) -> float:
+        if _chain_has(context.caught_exception, _REFUSED):
+            return 0.0
+        scale = min(2.0 ** (int(context.attempt_number) - 1), _BACKOFF_CAP)
+        return random.random() * self.base_s * scale
+
+
+class _RetryChecker:
+    """botocore's retry decision, but timeouts get `_TIMEOUT_ATTEMPTS` attempts at most."""
+
+    def __init__(self, standard: Any) -> None:
+        self.standard = standard
+
+    async def is_retryable(self, context: Any) -> bool:
+        timeout = type(context.caught_exception).__name__ in _TIMEOUTS
+        if timeout and context.attempt_number >= _TIMEOUT_ATTEMPTS:
+            return False
+        verdict = self.standard.is_retryable(context)
+        if asyncio.iscoroutine(verdict):
+            verdict = await verdict
+        return bool(verdict)
+
+
+def _tune_retries(client: Any, budget: Budget) -> None:
+    """Give the client's standard-mode retry policy our backoff base and timeout cap.
+
+    botocore has no setting for either; without this hook (another botocore version,
+    another retry mode) its own defaults apply, which are also bounded.
+    """
+    try:
+        entry = client.meta.events._emitter._unique_id_handlers["retry-config-s3"]
+        policy = entry["handler"].__self__._retry_policy
+        backoff, checker = policy._retry_backoff, policy._retry_checker
+    except (AttributeError, KeyError, TypeError):
+        return
+    if not isinstance(backoff, _Backoff):
+        policy._retry_backoff = _Backoff(budget.backoff_base_s)
+    if not isinstance(checker, _RetryChecker):
+        policy._retry_checker = _RetryChecker(checker)
+
+
+class DeadlineExpired(TimeoutError):
+    """The storage deadline expired while this listing was still running."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"deadline of {seconds:g} s expired")
+        self.seconds = seconds
+
+
+ListingKey = tuple[str, str, str]
+
+
 def _run_listings(
-    tasks: Mapping[tuple[str, str, str], _Plan],
+    tasks: Mapping[ListingKey, _Plan],
     progress: Callable[[int, int], None] | None,
     max_workers: int,
-) -> dict[tuple[str, str, str], list[Listed] | BaseException]:
-    """List every folder concurrently; stop starting new listings after a failure."""
-    outcomes: dict[tuple[str, str, str], list[Listed] | BaseException] = {}
-    total = len(tasks)
-    done = 0
-    workers = max(1, min(max_workers, total))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qupsample-list") as pool:
-        futures: dict[Future[list[Listed]], tuple[str, str, str]] = {
-            pool.submit(_list, plan): key for key, plan in tasks.items()
-        }
-        for future in as_completed(futures):
-            if future.cancelled():
-                continue
-            key = futures[future]
-            error = future.exception()
-            if error is not None:
-                outcomes[key] = error
-                # Missing credentials or an unreachable endpoint would fail every
-                # other listing too: do not wait for them one by one.
-                for other in futures:
-                    other.cancel()
+    budget: Budget,
+) -> dict[ListingKey, list[Listed] | BaseException]:
+    """List every folder concurrently, within the deadline.
+
+    After a failure no new listing starts; those in flight finish, so the error shown
+    is the first in input order among them. Async filesystems list on fsspec's event
+    loop, so the deadline or Ctrl-C cancels even the requests in flight; blocking ones
+    (local, memory) use worker threads.
+    """
+    deadline = time.monotonic() + budget.deadline_s
+    outcomes: dict[ListingKey, list[Listed] | BaseException] = {}
+    pending: dict[Future[list[Listed]], ListingKey] = {}
+    pool: ThreadPoolExecutor | None = None
+    slots = asyncio.Semaphore(max_workers)
+    started: set[ListingKey] = set()  # listings that got a slot (added from their thread)
+    try:
+        for key, plan in tasks.items():
+            if getattr(plan.fs, "async_impl", False):
+                coroutine = _list_async(plan, slots, budget, started)
+                future = asyncio.run_coroutine_threadsafe(coroutine, plan.fs.loop)
             else:
-                outcomes[key] = future.result()
-            done += 1
-            if progress is not None:
-                progress(done, total)
+                if pool is None:
+                    workers = max(1, min(max_workers, len(tasks)))
+                    pool = ThreadPoolExecutor(workers, thread_name_prefix="qupsample-list")
+                future = pool.submit(_list, plan, started)
+            pending[future] = key
+        done_count = 0
+        while pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                expired = DeadlineExpired(budget.deadline_s)
+                for key in pending.values():
+                    outcomes[key] = expired
+                break
+            done, _ = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
+            failed = False
+            for future in done:
+                key = pending.pop(future)
+                if future.cancelled():
+                    continue
+                error = future.exception()
+                if error is not None:
+                    outcomes[key] = error
+                    failed = True
+                else:
+                    outcomes[key] = future.result()
+                done_count += 1
+                if progress is not None:
+                    progress(done_count, len(tasks))
+            # Missing credentials or an unreachable endpoint would fail every other
+            # listing too: do not start them to wait for them one by one.
+            if failed:
+                for future, key in list(pending.items()):
+                    if key not in started and future.cancel():
+                        del pending[future]
+    finally:
+        # On the deadline or Ctrl-C: cancel what is still running, never wait for it.
+        for future in pending:
+            future.cancel()
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
     return outcomes
 
 
@@ -370,19 +600,60 @@ def _count_matches(glob: str, plan: _Plan, entries: list[Listed], token_size: in
     return GlobCount(glob=glob, objects=objects, bytes=total, tokens=total // token_size)
 
 
+# Exception class names (aiohttp, botocore, the standard library) along a failure's
+# chain that say what went wrong on the wire.
+_REFUSED = frozenset({"ConnectionRefusedError", "ClientConnectorError"})
+_TIMEOUTS = frozenset({"ConnectTimeoutError", "ReadTimeoutError", "ConnectionTimeoutError"})
+_INCOMPLETE = frozenset(
+    {
+        "ClientPayloadError",
+        "ContentLengthError",
+        "TransferEncodingError",
+        "ConnectionClosedError",
+        "IncompleteRead",
+        "IncompleteReadError",
+        "ResponseStreamingError",
+    }
+)
+_RESET = frozenset(
+    {"ConnectionResetError", "ConnectionAbortedError", "ServerDisconnectedError", "BrokenPipeError"}
+)
+
+
+def _chain(error: BaseException | None) -> list[BaseException]:
+    """The error, its causes and contexts, and errors botocore keeps in `kwargs`."""
+    seen: list[BaseException] = []
+    todo = [error]
+    while todo:
+        current = todo.pop()
+        if current is None or any(current is known for known in seen):
+            continue
+        seen.append(current)
+        kept = getattr(current, "kwargs", None)
+        inner = kept.get("error") if isinstance(kept, dict) else None
+        todo += [current.__cause__, current.__context__]
+        if isinstance(inner, BaseException):
+            todo.append(inner)
+    return seen
+
+
+def _chain_has(error: BaseException | None, names: frozenset[str]) -> bool:
+    return any(type(link).__name__ in names for link in _chain(error))
+
+
+def _response(error: BaseException) -> dict[str, Any]:
+    """The parsed S3 error response behind an exception, or {}."""
+    for link in _chain(error):
+        response = getattr(link, "response", None)
+        if isinstance(response, dict):
+            return response
+    return {}
+
+
 def _error_code(error: BaseException) -> str | None:
     """The S3 error code (e.g. `AccessDenied`) behind an exception, if there is one."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        response = getattr(current, "response", None)
-        if isinstance(response, dict):
-            code = response.get("Error", {}).get("Code")
-            if code:
-                return str(code)
-        current = current.__cause__ or current.__context__
-    return None
+    code = _response(error).get("Error", {}).get("Code")
+    return str(code) if code else None
 
 
 def _to_storage_error(
@@ -400,6 +671,42 @@ def _describe(
 ) -> str | None:
     where = plan.display_folder
     is_s3 = plan.protocol in _S3_PROTOCOLS
+    retry = "retry later, or allow more attempts (--max-attempts, storage_options max_attempts)"
+    if isinstance(error, DeadlineExpired):
+        return located(
+            glob,
+            None,
+            f"still listing {where} when the {error.seconds:g} s deadline expired",
+            "check the endpoint and the network (answers come too slowly), or allow more"
+            " time (--deadline, storage_options deadline)",
+        )
+    response = _response(error)
+    code = _error_code(error)
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    attempts = response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
+    if code in _THROTTLING_CODES or (status == 503 and code in (None, "ServiceUnavailable")):
+        return located(
+            glob,
+            None,
+            f"throttled by S3 ({code or 503}) after {attempts} attempts while listing {where}",
+            retry,
+        )
+    if isinstance(status, int) and status >= 500:
+        return located(
+            glob,
+            None,
+            f"S3 answered {status} ({code or 'no code'}) after {attempts} attempts"
+            f" while listing {where}",
+            retry,
+        )
+    endpoint = storage_location(glob, options).get("endpoint", "?")
+    shown = "the default AWS S3 endpoint" if endpoint == "aws" else endpoint
+    if _chain_has(error, _INCOMPLETE):
+        return located(
+            glob, None, f"incomplete listing of {where}: {shown} cut the answer off", retry
+        )
+    if _chain_has(error, _RESET):
+        return located(glob, None, f"connection reset by {shown} while listing {where}", retry)
     botocore_errors = sys.modules.get("botocore.exceptions")
     if botocore_errors is not None:
         if isinstance(
@@ -420,8 +727,6 @@ def _describe(
                 "check AWS_PROFILE / --profile and ~/.aws/config",
             )
         if isinstance(error, botocore_errors.ConnectionError | botocore_errors.HTTPClientError):
-            endpoint = storage_location(glob, options).get("endpoint", "?")
-            shown = "the default AWS S3 endpoint" if endpoint == "aws" else endpoint
             kind = "timed out talking to" if "Timeout" in type(error).__name__ else "cannot reach"
             return located(
                 glob,
@@ -429,7 +734,6 @@ def _describe(
                 f"{kind} {shown} while listing {where}",
                 "check the endpoint URL (endpoint_url / AWS_ENDPOINT_URL) and the network",
             )
-    code = _error_code(error)
     if isinstance(error, PermissionError):
         cause = f"access denied ({code})" if code else "access denied"
         fix = (
