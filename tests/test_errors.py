@@ -80,3 +80,30 @@ def test_bare_word_config_hints_at_scheme_profile() -> None:
         "error: steep: file not found — pass a config file, or SCHEME:PROFILE"
         " (e.g. aggressive:heavy_code)\n"
     )
+
+
+def test_no_credentials_from_the_cli_offers_the_commands_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """resolve without credentials offers --anon, --offline and the demo; plot the same."""
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    config = REPO / "generated" / "quality_thresholds" / "heavy_code" / "top10pct.yaml"
+    code, _, err = invoke("resolve", str(config), "--no-cache", "--max-attempts", "1")
+    assert code == 2 and err.count("\n") == 1
+    assert "pass --anon for a public bucket" in err
+    assert "--offline" in err and "qupsample demo" in err
+    assert "storage_options" not in err
+
+
+def test_unreachable_endpoint_names_endpoint_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An endpoint that refuses connections points to --endpoint-url."""
+    from helpers import closed_port
+
+    config = REPO / "generated" / "quality_thresholds" / "heavy_code" / "top10pct.yaml"
+    code, _, err = invoke(
+        "priors", str(config), "--no-cache", "--endpoint-url", f"http://127.0.0.1:{closed_port()}"
+    )
+    assert code == 2 and err.count("\n") == 1
+    assert "cannot reach" in err and "--endpoint-url URL" in err

@@ -52,7 +52,7 @@ class _Group(TyperGroup):
         except (typer.Exit, typer.Abort):
             raise
         except QupsampleError as exc:
-            typer.echo(f"error: {exc.render(_options(self, ctx))}", err=True)
+            typer.echo(f"error: {_line(exc.render(_options(self, ctx)))}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             # Work in flight was cancelled on the way up; no traceback for a Ctrl-C.
@@ -61,6 +61,11 @@ class _Group(TyperGroup):
             traceback.print_exc()
             typer.echo("internal error: this is a bug in qupsample, please report it", err=True)
             raise typer.Exit(70) from None
+
+
+def _line(text: str) -> str:
+    """One line, whatever a name in the message holds (a newline shows as \\n)."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _interrupted() -> None:
@@ -578,7 +583,7 @@ def resolve(
     _print_mix(mix, format_)
     if not quiet:
         for warning in (*mix.warnings, *mix.mismatches):
-            typer.echo(f"warning: {warning}", err=True)
+            typer.echo(f"warning: {_line(warning)}", err=True)
     if not allow_repetition:
         mix.check_feasible()
     if strict and mix.mismatches:
@@ -763,7 +768,7 @@ def priors(
         )
     text = format_priors(counts)
     for warning in warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        typer.echo(f"warning: {_line(warning)}", err=True)
     if output is None:
         sys.stdout.write(text)
     else:

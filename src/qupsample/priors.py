@@ -68,7 +68,7 @@ def compute_priors(
             warnings=warnings,
         )
     except StorageError as exc:
-        message = str(exc)
+        message = exc.message
         # Storage errors start with `GLOB: `; the separator keeps a glob that another
         # leaf's glob merely prefixes (`*.npy` and `*.npyy`) from taking the blame.
         leaf = next(
@@ -81,7 +81,7 @@ def compute_priors(
         )
         if leaf is None:
             raise
-        raise StorageError(f"{loaded.where}: leaf {leaf}: {message}") from None
+        raise StorageError(f"{loaded.where}: leaf {leaf}: {message}", *exc.hints) from None
     return {
         name: sum(counts[path].tokens for path in entry.paths)
         for name, entry in sorted(leaves, key=lambda item: item[0])

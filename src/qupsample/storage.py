@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from qupsample.errors import StorageError, UserError, located, short_repr
+from qupsample.errors import Hint, StorageError, UserError, located, short_repr
 
 _MAGIC = re.compile(r"[*?\[]")
 _LOCAL_PROTOCOLS = frozenset({"file", "local"})
@@ -54,7 +54,22 @@ _THROTTLING_CODES = frozenset(
     {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests"}
 )
 
-_ANON_HINT = "or pass --anon for a public bucket"
+_ANON = Hint("or pass {} for a public bucket", "--anon", 'storage_options={"anon": True}')
+_RETRY = Hint(
+    "or allow more attempts with {}", "--max-attempts N", 'storage_options={"max_attempts": N}'
+)
+_DEADLINE = Hint(
+    "or allow more time with {}", "--deadline SECONDS", 'storage_options={"deadline": SECONDS}'
+)
+_ENDPOINT = Hint(
+    "or pass the right one with {}", "--endpoint-url URL", 'storage_options={"endpoint_url": URL}'
+)
+_PROFILE = Hint("or choose another with {}", "--profile NAME", 'storage_options={"profile": NAME}')
+_OFFLINE = Hint(
+    "or work from explicit weights with {} (`qupsample demo` makes a local corpus to try)",
+    "--offline",
+    "offline=True",
+)
 
 
 @dataclass(frozen=True)
@@ -316,8 +331,9 @@ def _refuse_endpoint_credentials(glob: str, options: Mapping[str, Any]) -> None:
                 f"the endpoint URL {_redact_url(endpoint)} carries credentials"
                 " (user info or a query string)",
                 "put them in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile"
-                " (AWS_PROFILE, --profile), and give the endpoint as scheme://host:port",
-            )
+                " (AWS_PROFILE), and give the endpoint as scheme://host:port",
+            ),
+            _PROFILE,
         )
 
 
@@ -660,26 +676,27 @@ def _to_storage_error(
     glob: str, plan: _Plan, options: Mapping[str, Any], error: BaseException
 ) -> BaseException:
     """Turn a listing failure into one StorageError line; unknown errors pass through."""
-    message = _describe(glob, plan, options, error)
-    if message is None:
+    described = _describe(glob, plan, options, error)
+    if described is None:
         return error
-    return StorageError(_one_line(message))
+    message, hints = described if isinstance(described, tuple) else (described, ())
+    return StorageError(_one_line(message), *hints)
 
 
 def _describe(
     glob: str, plan: _Plan, options: Mapping[str, Any], error: BaseException
-) -> str | None:
+) -> str | tuple[str, tuple[Hint, ...]] | None:
+    """The message for a listing failure, with the hints that fix it (None: unknown)."""
     where = plan.display_folder
     is_s3 = plan.protocol in _S3_PROTOCOLS
-    retry = "retry later, or allow more attempts (--max-attempts, storage_options max_attempts)"
+    retry = "retry later"
     if isinstance(error, DeadlineExpired):
         return located(
             glob,
             None,
             f"still listing {where} when the {error.seconds:g} s deadline expired",
-            "check the endpoint and the network (answers come too slowly), or allow more"
-            " time (--deadline, storage_options deadline)",
-        )
+            "check the endpoint and the network (answers come too slowly)",
+        ), (_DEADLINE,)
     response = _response(error)
     code = _error_code(error)
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -690,7 +707,7 @@ def _describe(
             None,
             f"throttled by S3 ({code or 503}) after {attempts} attempts while listing {where}",
             retry,
-        )
+        ), (_RETRY,)
     if isinstance(status, int) and status >= 500:
         return located(
             glob,
@@ -698,15 +715,16 @@ def _describe(
             f"S3 answered {status} ({code or 'no code'}) after {attempts} attempts"
             f" while listing {where}",
             retry,
-        )
+        ), (_RETRY,)
     endpoint = storage_location(glob, options).get("endpoint", "?")
     shown = "the default AWS S3 endpoint" if endpoint == "aws" else endpoint
     if _chain_has(error, _INCOMPLETE):
         return located(
             glob, None, f"incomplete listing of {where}: {shown} cut the answer off", retry
-        )
+        ), (_RETRY,)
     if _chain_has(error, _RESET):
-        return located(glob, None, f"connection reset by {shown} while listing {where}", retry)
+        message = located(glob, None, f"connection reset by {shown} while listing {where}", retry)
+        return message, (_RETRY,)
     botocore_errors = sys.modules.get("botocore.exceptions")
     if botocore_errors is not None:
         if isinstance(
@@ -716,32 +734,30 @@ def _describe(
                 glob,
                 None,
                 "no AWS credentials found",
-                f"set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, {_ANON_HINT}",
-            )
+                "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+            ), (_ANON, _OFFLINE)
         if isinstance(error, botocore_errors.ProfileNotFound):
             profile = storage_location(glob, options).get("profile", "?")
             return located(
                 glob,
                 None,
                 f"AWS profile '{profile}' not found",
-                "check AWS_PROFILE / --profile and ~/.aws/config",
-            )
+                "check AWS_PROFILE and ~/.aws/config",
+            ), (_PROFILE,)
         if isinstance(error, botocore_errors.ConnectionError | botocore_errors.HTTPClientError):
             kind = "timed out talking to" if "Timeout" in type(error).__name__ else "cannot reach"
             return located(
                 glob,
                 None,
                 f"{kind} {shown} while listing {where}",
-                "check the endpoint URL (endpoint_url / AWS_ENDPOINT_URL) and the network",
-            )
+                "check the endpoint URL (AWS_ENDPOINT_URL) and the network",
+            ), (_ENDPOINT, _OFFLINE)
     if isinstance(error, PermissionError):
         cause = f"access denied ({code})" if code else "access denied"
-        fix = (
-            f"check your credentials (AWS_PROFILE) and the bucket policy, {_ANON_HINT}"
-            if is_s3
-            else "check the folder's permissions"
-        )
-        return located(glob, None, f"{cause} listing {where}", fix)
+        if not is_s3:
+            return located(glob, None, f"{cause} listing {where}", "check the folder's permissions")
+        fix = "check your credentials (AWS_PROFILE) and the bucket policy"
+        return located(glob, None, f"{cause} listing {where}", fix), (_ANON,)
     if isinstance(error, FileNotFoundError):
         if code == "NoSuchBucket":
             bucket = plan.path.split("/", 1)[0]
@@ -753,9 +769,11 @@ def _describe(
         cause = code or error.strerror or type(error).__name__
         return located(glob, None, f"cannot list {where} ({cause})", "check the path and access")
     if isinstance(error, ValueError) and str(error).startswith("Invalid endpoint"):
-        return located(glob, None, "invalid endpoint URL", "check endpoint_url / AWS_ENDPOINT_URL")
+        message = located(glob, None, "invalid endpoint URL", "check AWS_ENDPOINT_URL")
+        return message, (_ENDPOINT,)
     if botocore_errors is not None and isinstance(error, botocore_errors.BotoCoreError):
-        return located(glob, None, str(error), "check endpoint_url / AWS_ENDPOINT_URL and the URL")
+        message = located(glob, None, str(error), "check AWS_ENDPOINT_URL and the URL")
+        return message, (_ENDPOINT,)
     if isinstance(error, ValueError):
         return located(glob, None, f"cannot list {where}: {error}", "check the URL")
     return None
