@@ -536,8 +536,9 @@ def resolve(
         bool,
         typer.Option(
             "--strict",
-            help="Exit 1 when the mix: block and the data disagree (a leaf olmix would drop, "
-            "a mix entry naming no leaf, weights not summing to 1, data weights that differ).",
+            help="Exit 1 when olmix would silently drop, ignore or refuse part of the config "
+            "(a data leaf missing from the mix, a mix entry naming no leaf, weights not "
+            "summing to 1, data weights that differ, fields olmix ignores, no mix:).",
         ),
     ] = False,
     quiet: Annotated[

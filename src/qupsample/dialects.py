@@ -185,6 +185,17 @@ def read_config(data: Any, where: str) -> OlmixConfig:
         notes = _ignored_data_fields(launch.data.sources, where)
         notes += _dtype_note(launch.data.dtype, training.tokenizer, where, launch.data)
         notes += _ignored_top_level(launch, where, allowed={"priors"})
+        for section in ("infra", "training", "eval"):
+            notes += _ignored_top_level(getattr(launch, section), where, section=section)
+        if launch.mix is None:
+            notes.append(
+                located(
+                    where,
+                    "mix",
+                    "missing: `olmix launch run` refuses a launch config without one",
+                    "add it (`qupsample convert` writes it from the data's weights)",
+                )
+            )
         return OlmixConfig(
             dialect,
             where,
@@ -261,12 +272,19 @@ def _validate(data: Any, model: type[M], where: str, field: str | None = None) -
 
 
 def _ignored_top_level(
-    model: BaseModel, where: str, allowed: frozenset[str] | set[str] = frozenset()
+    model: BaseModel,
+    where: str,
+    allowed: frozenset[str] | set[str] = frozenset(),
+    section: str = "",
 ) -> list[str]:
     ignored = sorted(set(map(_key_name, model.model_extra or {})) - set(allowed))
+    what = (
+        f"current olmix ignores this key of {section}:"
+        if section
+        else ("current olmix ignores this top-level key")
+    )
     return [
-        located(where, key, "current olmix ignores this top-level key", "remove it")
-        for key in ignored
+        located(where, f"{section}.{key}" if section else key, what, "remove it") for key in ignored
     ]
 
 

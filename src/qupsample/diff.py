@@ -13,8 +13,9 @@ from qupsample.dialects import ConfigInput
 from qupsample.errors import Hint, UserError, located
 from qupsample.resolve import Mix, PriorsInput, resolve
 
-# Weights closer than this are equal: float noise, far below the printed precision.
-TOLERANCE = 1e-12
+# Weights closer than this are equal: the rounding of a written mix: block (10
+# decimals a level) and float noise, far below the printed precision.
+TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)

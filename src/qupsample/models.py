@@ -562,7 +562,7 @@ class EvalConfig(_Open):
     """`eval:` of a current olmix launch config: in-loop task families."""
 
     type: Name = "inloop"
-    tasks: dict[Name, dict[Name, Name]] = Field(min_length=1)
+    tasks: dict[Name, dict[Name, Name]] = {}
 
 
 class LaunchConfig(_Open):

@@ -29,8 +29,22 @@ from pathlib import Path
 from typing import Any
 
 from qupsample.counts import Counting, count_globs
-from qupsample.dialects import ConfigInput, OlmixConfig, dtype_of, load_config, read_priors
-from qupsample.errors import Hint, InfeasibleMixError, UserError, WeightError, located
+from qupsample.dialects import (
+    ConfigInput,
+    Dialect,
+    OlmixConfig,
+    dtype_of,
+    load_config,
+    read_priors,
+)
+from qupsample.errors import (
+    Hint,
+    InfeasibleMixError,
+    StorageError,
+    UserError,
+    WeightError,
+    located,
+)
 from qupsample.mixblock import MixLeaf, flatten_mix, format_mix_block, olmix_mix
 from qupsample.models import (
     DTYPE_SIZES,
@@ -575,7 +589,7 @@ def resolve(
     with_priors = loaded.token_counts is not None or given is not None
     leaf_counts = {**(loaded.token_counts or {}), **(given or {})}
     flat_mix = flatten_mix(loaded.mix, loaded.where) if loaded.mix is not None else None
-    warnings: list[str] = list(loaded.notes)
+    warnings: list[str] = []
 
     if flat_mix is not None:
         globs = [
@@ -615,6 +629,16 @@ def resolve(
                 resolve_shares(entries, None, leaf_counts) if _has_data_weights(entries) else None
             )
             mismatches = check_mix(loaded.where, entries, flat_mix, implied)
+            if loaded.dialect is Dialect.FLAT:
+                mismatches.append(
+                    located(
+                        loaded.where,
+                        "mix",
+                        "a plan-era config's mix: block is read here, but plan-era olmix"
+                        " ignores it and current olmix refuses the config",
+                        "convert it with `qupsample convert`",
+                    )
+                )
         else:
             shares = resolve_shares(entries, path_tokens, leaf_counts, partial=weights_only)
     except WeightError as exc:
@@ -700,8 +724,15 @@ def resolve(
         offline,
         minimum,
         loaded.dialect.value,
-        tuple(mismatches),
+        (*loaded.notes, *mismatches),
     )
+
+
+_PRIORS_HINT = Hint(
+    "count them once (`qupsample priors CONFIG -o priors.yaml`) and pass {}",
+    "--priors priors.yaml",
+    'priors="priors.yaml" (from qupsample.priors.compute_priors)',
+)
 
 
 def mix_tree(
@@ -721,16 +752,14 @@ def mix_tree(
         UserError: counts are needed and cannot be had (the message says what to run).
     """
     counting = counting or Counting()
-    mix = resolve(config, root=root, weights_only=True, **counting.as_kwargs())
+    try:
+        mix = resolve(config, root=root, weights_only=True, **counting.as_kwargs())
+    except StorageError as exc:
+        # Counts were needed and storage failed: a priors file is the way around it.
+        raise StorageError(exc.message, *exc.hints, _PRIORS_HINT) from None
     if mix.needs_counts:
         shown = _shown(mix.needs_counts, 3)
-        hints = [
-            Hint(
-                "run `qupsample priors CONFIG -o priors.yaml` and pass {}",
-                "--priors priors.yaml",
-                'priors="priors.yaml" (from qupsample.priors.compute_priors)',
-            )
-        ]
+        hints = [_PRIORS_HINT]
         if counting.offline:
             hints.append(Hint("or drop {} so storage is listed", "--offline", "offline=True"))
         raise UserError(located(mix.name, "mix", f"needs token counts for {shown}"), *hints)
