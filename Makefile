@@ -30,6 +30,7 @@ check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/hostile.py
+	$(BIN)/python bench/generate_scale.py
 
 demo: $(STAMP)
 	$(BIN)/qupsample demo demo

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-import pytest
-from s3lab import CountingProxy
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-
 import benchlab
+import pytest
 from naive_counter import count_naive
+from s3lab import CountingProxy
 
 from qupsample.resolve import load_config
 from qupsample.storage import count_tokens

@@ -6,6 +6,7 @@ value, whatever characters it holds, can change the structure around it.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -29,8 +30,14 @@ def _printable(char: str) -> bool:
     ) and char not in "\u2028\u2029"
 
 
+# Printable ASCII without `"` or `\`: quoted as it is (the common case, e.g. paths).
+_PLAIN_QUOTABLE = re.compile(r'[ !#-\[\]-~]*')
+
+
 def yaml_quoted(value: str) -> str:
     """A YAML double-quoted scalar for any string: escapes everything that could break out."""
+    if _PLAIN_QUOTABLE.fullmatch(value):
+        return f'"{value}"'
     out = []
     for char in value:
         if char in _SHORT_ESCAPES:
@@ -54,6 +61,20 @@ def comment_text(value: Any) -> str:
     return yaml_quoted(text)
 
 
+@functools.lru_cache(maxsize=4096)
+def _plain_is_safe(value: str) -> bool:
+    # YAML 1.1 readers other than PyYAML take y/n (any case) for booleans too.
+    # YAML 1.2 readers take 1e5 or 0o17 for numbers where PyYAML reads strings.
+    # Names repeat across configs, hence the cache: reading a value back is the cost.
+    number_like = re.fullmatch(r"[0-9+\-._eExXoO]+", value) is not None
+    if not _PLAIN.match(value) or value.lower() in {"y", "n"} or number_like:
+        return False
+    try:
+        return bool(yaml.safe_load(value) == value)
+    except yaml.YAMLError:
+        return False
+
+
 def yaml_scalar(value: Any) -> str:
     """A YAML scalar for a value: numbers as written, strings plain only when that is safe."""
     if value is None:
@@ -68,16 +89,7 @@ def yaml_scalar(value: Any) -> str:
         # YAML 1.1 reads `1e+20` as a string: it wants a dot in the mantissa.
         return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text
     if isinstance(value, str):
-        # YAML 1.1 readers other than PyYAML take y/n (any case) for booleans too.
-        # YAML 1.2 readers take 1e5 or 0o17 for numbers where PyYAML reads strings.
-        number_like = re.fullmatch(r"[0-9+\-._eExXoO]+", value) is not None
-        if _PLAIN.match(value) and value.lower() not in {"y", "n"} and not number_like:
-            try:
-                if yaml.safe_load(value) == value:
-                    return value
-            except yaml.YAMLError:
-                pass
-        return yaml_quoted(value)
+        return value if _plain_is_safe(value) else yaml_quoted(value)
     raise TypeError(f"cannot write {type(value).__name__} as a YAML scalar")
 
 
