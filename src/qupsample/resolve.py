@@ -19,12 +19,8 @@ its `max_repetition_factor` (inherited from the nearest ancestor that sets it, d
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +35,13 @@ from qupsample.dialects import (
 )
 from qupsample.errors import (
     Hint,
-    InfeasibleMixError,
     StorageError,
     UserError,
     WeightError,
     located,
 )
-from qupsample.mixblock import MixLeaf, flatten_mix, format_mix_block, olmix_mix
+from qupsample.mix import LeafRow, Mix, PathRow
+from qupsample.mixblock import MixLeaf, flatten_mix
 from qupsample.models import (
     DTYPE_SIZES,
     MAX_TOKENS,
@@ -58,6 +54,7 @@ from qupsample.weights import (
     Entry,
     LeafShare,
     needed_paths,
+    repetition_factor,
     resolve_shares,
     shares_from_leaf_weights,
     walk_leaves,
@@ -66,260 +63,6 @@ from qupsample.weights import (
 PriorsInput = Mapping[str, int] | Path | str
 # How far olmix's leaf weights may sum from 1, and data weights differ from the mix.
 MIX_TOLERANCE = 1e-6
-# Relative slack before a repetition factor counts as over its limit (float noise).
-_TOLERANCE = 1e-9
-
-
-@dataclass(frozen=True)
-class LeafRow:
-    """One leaf of the mix (`source:topic:bucket`, `source:topic` or `source`)."""
-
-    leaf: str
-    weight: float | None
-    tokens: int | None
-    requested_tokens: float | None
-    repetition_factor: float | None
-    max_repetition_factor: float
-
-    @property
-    def over_limit(self) -> bool:
-        """Whether the leaf would be repeated more than it may be."""
-        return (
-            self.repetition_factor is not None
-            and self.repetition_factor > self.max_repetition_factor * (1 + _TOLERANCE)
-        )
-
-
-@dataclass(frozen=True)
-class PathRow:
-    """One glob of the config: what it matched and its share of the whole mix."""
-
-    path: str
-    leaf: str
-    objects: int | None
-    tokens: int | None
-    weight: float | None
-    listed_at: float | None = None
-
-
-@dataclass(frozen=True)
-class Mix:
-    """The resolved mix: per-leaf and per-path rows, plus warnings."""
-
-    name: str
-    training_tokens: int
-    token_size: int
-    leaves: tuple[LeafRow, ...]
-    paths: tuple[PathRow, ...]
-    warnings: tuple[str, ...]
-    entries: tuple[Entry, ...]
-    shares: tuple[LeafShare, ...]
-    offline: bool = False
-    minimum_weight: float | None = None
-    dialect: str = "flat"
-    mismatches: tuple[str, ...] = ()
-
-    @property
-    def infeasible(self) -> list[LeafRow]:
-        """Leaves whose repetition factor is over their limit."""
-        return [leaf for leaf in self.leaves if leaf.over_limit]
-
-    @property
-    def needs_counts(self) -> list[str]:
-        """Offline: leaves whose weight needs token counts."""
-        return [leaf.leaf for leaf in self.leaves if leaf.weight is None]
-
-    @property
-    def oldest_listing(self) -> float | None:
-        """Unix time of the oldest listing the counts come from."""
-        times = [p.listed_at for p in self.paths if p.listed_at is not None]
-        return min(times) if times else None
-
-    @property
-    def max_training_tokens(self) -> float | None:
-        """The largest budget this mix can train on without any leaf over its limit."""
-        limits = [
-            leaf.tokens * leaf.max_repetition_factor / leaf.weight
-            for leaf in self.leaves
-            if leaf.weight and leaf.tokens is not None
-        ]
-        return min(limits) if limits else None
-
-    def check_feasible(self) -> None:
-        """Raise `InfeasibleMixError` naming every leaf over its repetition limit."""
-        over = self.infeasible
-        if not over:
-            return
-        worst = sorted(over, key=lambda leaf: -(leaf.repetition_factor or 0))
-        details = "; ".join(
-            f"{leaf.leaf} needs {leaf.requested_tokens:,.0f} of {leaf.tokens:,} tokens"
-            f" ({leaf.repetition_factor:.2f}x, max {leaf.max_repetition_factor:g}x)"
-            for leaf in worst[:3]
-        )
-        if len(worst) > 3:
-            details += f" (and {len(worst) - 3} more leaves)"
-        raise InfeasibleMixError(
-            f"{self.name}: mix not feasible: {details} — lower those weights, raise"
-            " max_repetition_factor, or train on fewer tokens",
-            Hint("or pass {} to accept it", "--allow-repetition"),
-        )
-
-    def to_records(self, kind: str = "paths") -> list[dict[str, Any]]:
-        """Rows as dicts, ready for `pandas.DataFrame`: `kind` is "paths" or "leaves"."""
-        if kind == "paths":
-            return [_path_record(row) for row in self.paths]
-        if kind == "leaves":
-            return [_leaf_record(row) for row in self.leaves]
-        raise ValueError(f"kind must be 'paths' or 'leaves', got {kind!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The stable JSON shape: training_tokens, leaves, paths."""
-        return {
-            "training_tokens": self.training_tokens,
-            "leaves": self.to_records("leaves"),
-            "paths": self.to_records("paths"),
-        }
-
-    def to_json(self) -> str:
-        """`to_dict()` as JSON text (2-space indent, one trailing newline)."""
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
-
-    def to_csv(self) -> str:
-        """The path rows as CSV: path, leaf, objects, tokens, weight."""
-        buffer = io.StringIO()
-        writer = csv.DictWriter(
-            buffer, fieldnames=["path", "leaf", "objects", "tokens", "weight"], lineterminator="\n"
-        )
-        writer.writeheader()
-        for record in self.to_records("paths"):
-            writer.writerow({k: "" if v is None else v for k, v in record.items()})
-        return buffer.getvalue()
-
-    def to_olmix_mix(self, *, keep_zero: bool = False) -> dict[str, Any]:
-        """The nested `mix:` mapping current olmix reads: weights within their parent.
-
-        Each sibling group is rounded to 10 decimals with largest remainder, so it sums
-        to exactly 1 as printed; leaves carry `repetition_factor` (their limit). Leaves
-        of share 0 are left out, or kept with weight 0 with `keep_zero`.
-        """
-        return olmix_mix(self.entries, self.shares, keep_zero=keep_zero)
-
-    def to_mix_block(self) -> str:
-        """`to_olmix_mix()` as YAML text under a top-level `mix:` key."""
-        return format_mix_block(self.to_olmix_mix())
-
-    def to_pandas(self, kind: str = "leaves") -> Any:
-        """`to_records(kind)` as a `pandas.DataFrame`: `kind` is "leaves" or "paths".
-
-        Raises:
-            UserError: pandas is not installed (the `notebook` extra).
-        """
-        records = self.to_records(kind)
-        try:
-            import pandas
-        except ImportError:
-            raise UserError(
-                "to_pandas: pandas is not installed — pip install 'qupsample[notebook]'"
-            ) from None
-        # Named columns, so that a mix without rows still has them.
-        columns = (
-            ["path", "leaf", "objects", "tokens", "weight"]
-            if kind == "paths"
-            else [
-                "leaf",
-                "weight",
-                "tokens",
-                "requested_tokens",
-                "repetition_factor",
-                "max_repetition_factor",
-            ]
-        )
-        return pandas.DataFrame.from_records(records, columns=columns)
-
-    def _feasibility(self) -> str:
-        """One phrase: feasible, not feasible (how many over), or unknown (no counts)."""
-        over = self.infeasible
-        if over:
-            return f"not feasible: {len(over)} {'leaf' if len(over) == 1 else 'leaves'} over limit"
-        if self.needs_counts:
-            return f"{len(self.needs_counts)} weights need token counts"
-        if any(leaf.weight and leaf.repetition_factor is None for leaf in self.leaves):
-            return "feasibility unknown: no token counts"
-        return "feasible"
-
-    def __repr__(self) -> str:
-        leaves = len(self.leaves)
-        return (
-            f"Mix({self.name!r}, {leaves} {'leaf' if leaves == 1 else 'leaves'},"
-            f" {self.training_tokens:,} training tokens, {self._feasibility()})"
-        )
-
-    def _repr_html_(self) -> str:
-        """The leaves as a compact HTML table (weights in %, tokens, repetition, flags)."""
-        from html import escape
-
-        def cell(text: str, *, right: bool = True, style: str = "") -> str:
-            align = "text-align:right;" if right else "text-align:left;"
-            return f'<td style="{align}{style}">{escape(text)}</td>'
-
-        low = self.minimum_weight or 0.0
-        header = "".join(
-            f'<th style="text-align:{"left" if name in ("leaf", "flag") else "right"}">{name}</th>'
-            for name in ("leaf", "weight %", "tokens", "requested", "repetition", "max", "flag")
-        )
-        rows = []
-        for leaf in self.leaves:
-            flag, style = "", ""
-            if leaf.over_limit:
-                flag, style = "OVER LIMIT", "color:#c62828;font-weight:bold;"
-            elif leaf.weight is not None and 0 < leaf.weight < low:
-                flag, style = "below minimum_weight", "color:#b26a00;"
-            requested = leaf.requested_tokens
-            rows.append(
-                "<tr>"
-                + cell(leaf.leaf, right=False, style=style)
-                + cell("?" if leaf.weight is None else f"{leaf.weight * 100:.3f}")
-                + cell("?" if leaf.tokens is None else f"{leaf.tokens:,}")
-                + cell("?" if requested is None else f"{round(requested):,}")
-                + cell(
-                    "?" if leaf.repetition_factor is None else f"{leaf.repetition_factor:.3f}x",
-                    style=style,
-                )
-                + cell(f"{leaf.max_repetition_factor:g}x")
-                + cell(flag, right=False, style=style)
-                + "</tr>"
-            )
-        notes = [f"training tokens {self.training_tokens:,}", self._feasibility()]
-        if self.max_training_tokens is not None:
-            notes.append(f"largest feasible budget {self.max_training_tokens:,.0f} tokens")
-        if self.offline:
-            notes.append("offline")
-        caption = f"<b>{escape(self.name)}</b>: {escape('; '.join(notes))}"
-        remarks = "".join(f"<li>{escape(line)}</li>" for line in (*self.mismatches, *self.warnings))
-        return (
-            '<table class="qupsample-mix">'
-            f'<caption style="text-align:left">{caption}</caption>'
-            f"<thead><tr>{header}</tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>" + (f"<ul>{remarks}</ul>" if remarks else "")
-        )
-
-
-def _path_record(row: PathRow) -> dict[str, Any]:
-    return {
-        "path": row.path,
-        "leaf": row.leaf,
-        "objects": row.objects,
-        "tokens": row.tokens,
-        "weight": row.weight,
-    }
-
-
-def _leaf_record(row: LeafRow) -> dict[str, Any]:
-    record = asdict(row)
-    record["requested_tokens"] = (
-        None if row.requested_tokens is None else round(row.requested_tokens)
-    )
-    return record
 
 
 # ----------------------------------------------------------------- config
@@ -671,18 +414,13 @@ def resolve(
                     "leaf weights are shares of the mix: keep them between 0 and 1",
                 )
             )
-        repetition = (
-            requested / share.tokens
-            if requested is not None and share.tokens
-            else (0.0 if requested == 0 and share.tokens is not None else None)
-        )
         leaves.append(
             LeafRow(
                 share.leaf,
                 share.weight,
                 share.tokens,
                 requested,
-                repetition,
+                repetition_factor(requested, share.tokens),
                 share.max_repetition_factor,
             )
         )
@@ -700,7 +438,7 @@ def resolve(
             )
     minimum = model.minimum_weight
     if minimum:
-        low = [leaf.leaf for leaf in leaves if leaf.weight and leaf.weight < minimum]
+        low = [leaf.leaf for leaf in leaves if leaf.below(minimum)]
         if low:
             warnings.append(
                 f"{len(low)} leaf weight(s) below minimum_weight {minimum:g} (olmix drops them):"

@@ -89,7 +89,6 @@ def _age(seconds: float) -> str:
 
 def mix_table(mix: Mix, width: int = 80) -> str:
     """A resolved mix as a table: tokens, weight %, requested tokens, repetition, flags."""
-    low = mix.minimum_weight or 0.0
     leaves = iter(mix.leaves)
     rows: list[tuple[list[str], str | None]] = []
     for name, depth, is_leaf in _tree_names([leaf.leaf for leaf in mix.leaves]):
@@ -101,7 +100,7 @@ def mix_table(mix: Mix, width: int = 80) -> str:
         note = ""
         if leaf.over_limit:
             note = "OVER LIMIT"
-        elif leaf.weight is not None and 0 < leaf.weight < low:
+        elif leaf.below(mix.minimum_weight):
             note = "< minimum"
         repetition = (
             "?"

@@ -32,7 +32,7 @@ Nothing here does I/O: token counts come in as a mapping from path to count.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -42,7 +42,11 @@ __all__ = [
     "Entry",
     "LeafShare",
     "PathShare",
+    "below_minimum",
+    "largest_budget",
     "needed_paths",
+    "over_limit",
+    "repetition_factor",
     "resolve_shares",
     "round_group",
     "shares_from_leaf_weights",
@@ -608,3 +612,39 @@ def walk_leaves(
             yield ":".join(name), entry
         else:
             yield from walk_leaves(entry.children, name)
+
+
+# --- repetition and feasibility -------------------------------------------------------
+
+# Relative slack before a repetition factor counts as over its limit (float noise).
+REPETITION_TOLERANCE = 1e-9
+
+
+def repetition_factor(requested: float | None, tokens: int | None) -> float | None:
+    """How many times a leaf's tokens are read: requested / available (None: unknown)."""
+    if requested is None or tokens is None:
+        return None
+    if tokens == 0:
+        return 0.0 if requested == 0 else None
+    return requested / tokens
+
+
+def over_limit(repetition: float | None, limit: float) -> bool:
+    """Whether a leaf would be repeated more than its `max_repetition_factor` allows."""
+    return repetition is not None and repetition > limit * (1 + REPETITION_TOLERANCE)
+
+
+def largest_budget(leaves: Iterable[tuple[float | None, int | None, float]]) -> float | None:
+    """The most training tokens with no leaf over its limit, from (weight, tokens, limit).
+
+    None when no leaf with a positive weight has a known token count.
+    """
+    budgets = [
+        tokens * limit / weight for weight, tokens, limit in leaves if weight and tokens is not None
+    ]
+    return min(budgets) if budgets else None
+
+
+def below_minimum(weight: float | None, minimum: float | None) -> bool:
+    """Whether olmix drops a leaf: a positive weight under the config's `minimum_weight`."""
+    return bool(minimum) and weight is not None and 0 < weight < (minimum or 0.0)
