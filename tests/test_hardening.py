@@ -20,8 +20,8 @@ from s3lab import S3Lab
 
 from qupsample.errors import SpecError, StorageError, UserError, redact, short_repr
 from qupsample.resolve import load_config, resolve
-from qupsample.specs import MAX_FILE_BYTES_ENV, parse_yaml
 from qupsample.storage import count_tokens, split_budget
+from qupsample.yamlfiles import MAX_FILE_BYTES_ENV, parse_yaml
 
 BUCKET = "qupsample-faults"
 FOLDERS = [f"topic_{t}/vigintile_{v:04d}" for t in range(3) for v in (17, 18, 20)]

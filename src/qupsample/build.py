@@ -23,8 +23,10 @@ from qupsample.models import (
     SourceConfig,
     TopicConfig,
     placeholders,
+    vigintile_label,
 )
-from qupsample.specs import FamilySpecs, Project, load_scalar, suggest, validation_message
+from qupsample.specs import FamilySpecs, Project, only_family, suggest
+from qupsample.yamlfiles import load_scalar, validation_message
 
 OUTPUT_DIR = "generated"
 DATA_ROOT = "data_root"
@@ -146,13 +148,7 @@ def find_target(
     names the pair in errors (default `SCHEME:PROFILE`).
     """
     where = where or f"{scheme}:{profile}"
-    families = project.families
-    if family is not None:
-        if family not in families:
-            raise RenderError(
-                located(where, f"family {family!r}", "unknown family", suggest(family, families))
-            )
-        families = {family: families[family]}
+    families = only_family(project, family, where).families
     with_scheme = [f for f in families.values() if scheme in f.schemes]
     if not with_scheme:
         known = [s for f in families.values() for s in f.schemes]
@@ -176,7 +172,7 @@ def find_target(
 
 
 def _format_path(pattern: str, data_root: str, topic: str = "", vigintile: int = 0) -> str:
-    return pattern.format(data_root=data_root, topic=topic, vigintile=f"{vigintile:04d}")
+    return pattern.format(data_root=data_root, topic=topic, vigintile=vigintile_label(vigintile))
 
 
 def build_config(

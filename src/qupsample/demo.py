@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from qupsample.files import write_atomic
-from qupsample.models import DTYPE_SIZES, placeholders
+from qupsample.models import DTYPE_SIZES, placeholders, vigintile_label
 from qupsample.renderer import render
 from qupsample.resolve import Mix, resolve
 from qupsample.specs import Project, load_project
@@ -52,7 +52,7 @@ def _folders(project: Project, data_root: Path) -> list[Path]:
         for topic in topics if "topic" in fields else [""]:
             for vigintile in vigintiles if "vigintile" in fields else [0]:
                 relative = folder_pattern.format(
-                    data_root="", topic=topic, vigintile=f"{vigintile:04d}"
+                    data_root="", topic=topic, vigintile=vigintile_label(vigintile)
                 )
                 folders.append(data_root / relative.lstrip("/"))
     return folders

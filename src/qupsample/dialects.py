@@ -40,7 +40,7 @@ from qupsample.models import (
     SourceConfig,
     TopicConfig,
 )
-from qupsample.specs import parse_yaml, read_text, validation_message
+from qupsample.yamlfiles import parse_yaml, read_text, validation_message
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -7,7 +7,7 @@ each atomically, so an error leaves the output folder as it was.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,10 @@ from qupsample.counts import Counting
 from qupsample.errors import Hint, UserError, located
 from qupsample.files import write_atomic
 from qupsample.mixblock import rounding_note
-from qupsample.models import Settings
+from qupsample.models import Settings, vigintile_label
 from qupsample.renderer import find_template, render_target, render_template, uses_document
 from qupsample.resolve import PriorsInput
-from qupsample.specs import FamilySpecs, Project, load_project, suggest
+from qupsample.specs import FamilySpecs, Project, load_project, only_family
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def _family_context(
     for name in bucket_names:
         present = [s.spec.buckets[name] for s in schemes if name in s.spec.buckets]
         vigintiles = dict.fromkeys(
-            ", ".join(f"{v:04d}" for v in bucket.vigintiles) for bucket in present
+            ", ".join(map(vigintile_label, bucket.vigintiles)) for bucket in present
         )
         bucket_rows.append(
             {
@@ -290,13 +290,7 @@ def generate(
         a family's output folder that the specs no longer produce are orphans: `check`
         lists them and a normal run removes them.
     """
-    project = load_project(root)
-    if family is not None:
-        if family not in project.families:
-            raise UserError(
-                located("--family", family, "unknown family", suggest(family, project.families))
-            )
-        project = replace(project, families={family: project.families[family]})
+    project = only_family(load_project(root), family, "generate")
     if out is None and project.builtin:
         raise UserError(
             located(

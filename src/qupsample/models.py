@@ -158,9 +158,7 @@ class Scheme(Spec):
                         " — a vigintile belongs to one bucket"
                     )
                 owner[vigintile] = name
-        weights = [b.weight for b in buckets.values() if b.weight is not None]
-        if weights and not any(weights):
-            raise ValueError("every bucket weight is 0 — give at least one bucket a weight > 0")
+        _not_all_zero([b.weight for b in buckets.values()], "bucket")
         return buckets
 
 
@@ -221,6 +219,20 @@ class Profile(Spec):
 PLACEHOLDERS = frozenset({"data_root", "topic", "vigintile"})
 
 
+def _known_placeholders(names: set[str], known: frozenset[str], prefix: str = "") -> None:
+    unknown = names - known
+    if unknown:
+        raise ValueError(
+            f"{prefix}unknown placeholder {{{sorted(unknown)[0]}}}"
+            f" — use {', '.join('{' + p + '}' for p in sorted(known))}"
+        )
+
+
+def vigintile_label(vigintile: int) -> str:
+    """A vigintile as the data names it: 18 -> `0018` (`vigintile_0018`)."""
+    return f"{vigintile:04d}"
+
+
 def placeholders(pattern: str) -> set[str]:
     """Names of the `{placeholders}` in a format pattern."""
     return {field for _, field, _, _ in string.Formatter().parse(pattern) if field is not None}
@@ -260,12 +272,7 @@ class Layout(Spec):
                 names = placeholders(pattern)
             except ValueError as exc:
                 raise ValueError(f"{source}: bad pattern: {exc}") from None
-            unknown = names - PLACEHOLDERS
-            if unknown:
-                raise ValueError(
-                    f"{source}: unknown placeholder {{{sorted(unknown)[0]}}}"
-                    f" — use {', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS))}"
-                )
+            _known_placeholders(names, PLACEHOLDERS, f"{source}: ")
         return value
 
 
@@ -306,12 +313,7 @@ CONFIG_NAME_FIELDS = frozenset({"family", "scheme", "profile", "profile_dashed",
 
 
 def _check_name_pattern(value: str) -> str:
-    unknown = placeholders(value) - CONFIG_NAME_FIELDS
-    if unknown:
-        raise ValueError(
-            f"unknown placeholder {{{sorted(unknown)[0]}}}"
-            f" — use {', '.join('{' + p + '}' for p in sorted(CONFIG_NAME_FIELDS))}"
-        )
+    _known_placeholders(placeholders(value), CONFIG_NAME_FIELDS)
     return value
 
 

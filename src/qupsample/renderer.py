@@ -35,17 +35,12 @@ from qupsample.models import (
     ExperimentConfig,
     Settings,
     training_tokens,
+    vigintile_label,
 )
 from qupsample.resolve import PriorsInput, mix_tree
-from qupsample.specs import (
-    Project,
-    load_eval_suite,
-    load_project,
-    parse_yaml,
-    suggest,
-    validation_message,
-)
+from qupsample.specs import Project, load_eval_suite, load_project, suggest
 from qupsample.tables import human_count
+from qupsample.yamlfiles import parse_yaml, validation_message
 from qupsample.yamltext import comment_text, yaml_block, yaml_quoted, yaml_scalar
 
 # Templates that are gone, and what replaces them.
@@ -208,7 +203,7 @@ def render_target(
         {
             "name": name,
             "weight": bucket.weight,
-            "vigintiles": ", ".join(f"{v:04d}" for v in bucket.vigintiles),
+            "vigintiles": ", ".join(map(vigintile_label, bucket.vigintiles)),
             "omitted": bucket.weight == 0 and not keep_zero,
         }
         for name, bucket in scheme.spec.buckets.items()

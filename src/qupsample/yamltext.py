@@ -31,7 +31,7 @@ def _printable(char: str) -> bool:
 
 
 # Printable ASCII without `"` or `\`: quoted as it is (the common case, e.g. paths).
-_PLAIN_QUOTABLE = re.compile(r'[ !#-\[\]-~]*')
+_PLAIN_QUOTABLE = re.compile(r"[ !#-\[\]-~]*")
 
 
 def yaml_quoted(value: str) -> str:

@@ -1,0 +1,274 @@
+"""YAML files in, validated models out: one bounded loader for every spec and config.
+
+The loader rejects duplicate keys, refuses alias bombs, deep nesting and huge files,
+and turns YAML and pydantic errors into one `file: field: what — fix` line each.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from qupsample.errors import SpecError, located, short_repr, shorten
+
+M = TypeVar("M", bound=BaseModel)
+
+
+# libyaml's parser when PyYAML was built with it (about 10x faster), else PyYAML's own.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# Hostile-input bounds of every spec and config file.
+MAX_FILE_BYTES_ENV = "QUPSAMPLE_MAX_FILE_BYTES"
+DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
+# Nodes that aliases may add once expanded: a "billion laughs" file is a few hundred
+# bytes whose aliases expand to 10**9 nodes.
+MAX_ALIAS_NODES = 100_000
+MAX_DEPTH = 100
+
+
+class _UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type, misc]
+    """A safe loader that rejects duplicate mapping keys (PyYAML keeps the last one)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+# YAML 1.1 wants a dot in a float (`1.0e-3`); accept `1e-3` too, as YAML 1.2 does.
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_scalar(text: str) -> Any:
+    """Read one `--set` value the way spec files are read (YAML, `1e-3` a number)."""
+    return _load(text)
+
+
+class _BoundError(yaml.YAMLError):
+    """A document over the alias-expansion or nesting bound."""
+
+
+def _collections(node: yaml.Node) -> tuple[int, list[yaml.Node]]:
+    """A collection's scalar children (counted) and its collection children (listed)."""
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    else:
+        return 0, []
+    nested = [child for child in children if not isinstance(child, yaml.ScalarNode)]
+    return len(children) - len(nested), nested
+
+
+def _check_bounds(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand too far, or that nests too deep.
+
+    Aliases share nodes, so the graph is small even when its expansion is not: one
+    pass over the distinct collection nodes sizes the expansion without performing it
+    (scalars are only counted, so a list of a million paths costs one quick scan).
+    """
+    distinct = 0
+    expanded: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    visiting: set[int] = set()
+    scalars: dict[int, tuple[int, list[yaml.Node]]] = {}
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            visiting.discard(key)
+            count, nested = scalars.pop(key)
+            size = 1 + count + sum(expanded[id(child)] for child in nested)
+            expanded[key] = min(size, 10**12)
+            depth[key] = 1 + max((depth[id(child)] for child in nested), default=0)
+            if depth[key] > MAX_DEPTH:
+                raise _BoundError(f"nested deeper than {MAX_DEPTH} levels")
+            continue
+        if key in expanded:
+            continue
+        if key in visiting:
+            raise _BoundError("an alias refers to a node that contains it (a recursive alias)")
+        visiting.add(key)
+        scalars[key] = _collections(node)
+        distinct += 1 + scalars[key][0]
+        stack.append((node, True))
+        stack.extend((child, False) for child in scalars[key][1] if id(child) not in expanded)
+    if expanded[id(root)] - distinct > MAX_ALIAS_NODES:
+        raise _BoundError(
+            f"aliases expand to more than {MAX_ALIAS_NODES:,} extra nodes (an alias bomb?)"
+        )
+
+
+def _load(text: str) -> Any:
+    """Parse one YAML document within the bounds, without expanding aliases first."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_bounds(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _python_syntax_error(text: str) -> yaml.MarkedYAMLError | None:
+    """PyYAML's own wording of a syntax error, which is clearer than libyaml's.
+
+    Only for files small enough to parse twice quickly.
+    """
+    if _SafeLoader is yaml.SafeLoader or len(text) > 1_000_000:
+        return None
+    try:
+        yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        return exc
+    return None
+
+
+def max_file_bytes() -> int:
+    """The largest spec or config file read: $QUPSAMPLE_MAX_FILE_BYTES, else 256 MiB."""
+    raw = os.environ.get(MAX_FILE_BYTES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_FILE_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SpecError(
+            located(MAX_FILE_BYTES_ENV, None, f"must be a positive int, got {shorten(raw)!r}")
+        )
+    return value
+
+
+def _too_large(where: str, size: str, limit: int) -> SpecError:
+    return SpecError(
+        located(
+            where,
+            None,
+            f"is larger than {size} ({limit:,} bytes)",
+            f"split it, or raise the limit with {MAX_FILE_BYTES_ENV}",
+        )
+    )
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,
+)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """Parse YAML text safely: the one loader of specs and configs.
+
+    Duplicate keys are rejected, and hostile input is bounded: the text's size
+    (`max_file_bytes()`), alias expansion (`MAX_ALIAS_NODES`) and nesting (`MAX_DEPTH`).
+    Errors are one line naming `where:line`.
+    """
+    limit = max_file_bytes()
+    if len(text) > limit:
+        raise _too_large(where, "the limit", limit)
+    try:
+        return _load(text)
+    except _BoundError as exc:
+        raise SpecError(located(where, None, str(exc), "write the values out")) from None
+    except yaml.MarkedYAMLError as error:
+        syntax = _python_syntax_error(text) or error
+        mark = syntax.problem_mark or syntax.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problem = shorten(syntax.problem or syntax.context or "invalid YAML", 200)
+        raise SpecError(located(f"{where}{line}", None, problem, "fix the YAML syntax")) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(
+            located(where, None, shorten(str(exc), 200), "fix the YAML syntax")
+        ) from None
+
+
+def _field_names(model: type[BaseModel]) -> set[str]:
+    names = set(model.model_fields)
+    for field in model.model_fields.values():
+        for arg in getattr(field.annotation, "__args__", ()) or (field.annotation,):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                names |= _field_names(arg)
+    return names
+
+
+def validation_message(where: str, exc: ValidationError, model: type[BaseModel]) -> str:
+    """Turn a pydantic error into one line: `where: field.path: what — fix`."""
+    # An unknown field first: a misspelt key also makes its real name "missing", and the
+    # misspelling is what the user has to fix.
+    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
+    # Input values (and keys, which are input too) are shown short, never in full.
+    field = ".".join(shorten(str(part)) for part in first["loc"]) or None
+    kind = first["type"]
+    fix: str | None
+    if kind == "extra_forbidden":
+        unknown = str(first["loc"][-1])
+        close = difflib.get_close_matches(unknown, sorted(_field_names(model)), n=1)
+        what = "unknown field"
+        fix = f"did you mean {close[0]!r}?" if close else "remove it"
+    elif kind == "missing":
+        what, fix = "required field is missing", "add it"
+    else:
+        message = str(first["msg"]).removeprefix("Value error, ")
+        what, _, fix_part = message.partition(" — ")
+        what, fix = shorten(what, 200), shorten(fix_part, 200) or None
+        if "input" in first and kind not in {"value_error", "assertion_error"}:
+            what = f"{what}, got {short_repr(first['input'])}"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return located(where, field, what + more, fix)
+
+
+def validate(data: Any, model: type[M], where: str) -> M:
+    """Validate parsed data against `model`; errors become one-line `SpecError`s."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SpecError(located(where, None, "expected a mapping at the top level"))
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(validation_message(where, exc, model)) from None
+
+
+def read_text(path: Path, where: str, fix: str = "check the path") -> str:
+    """A UTF-8 text file's contents; a missing, unreadable or too large file is a `SpecError`.
+
+    At most `max_file_bytes()` are read, so a huge file (or an endless one, such as a
+    device) is refused without being read whole.
+    """
+    limit = max_file_bytes()
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise SpecError(located(where, None, "file not found", fix)) from None
+    except OSError as exc:
+        raise SpecError(located(where, None, f"cannot read: {exc}")) from None
+    if len(data) > limit:
+        raise _too_large(where, f"{limit / 2**20:g} MiB", limit)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(located(where, None, f"cannot read: {exc}")) from None
