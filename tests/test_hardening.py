@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import REPO, invoke, make_project
+from helpers import REPO, assert_one_error_line, closed_port, invoke, make_project
 from s3lab import S3Lab
 
 from qupsample.errors import SpecError, StorageError, UserError, redact, short_repr
@@ -47,17 +47,6 @@ def _config(paths: list[str], **fields: Any) -> dict[str, Any]:
         **fields,
         "sources": [{"name": "web", "weight": 1, "paths": paths}],
     }
-
-
-def _one_line_error(code: int, out: str, err: str, *fragments: str) -> str:
-    assert code == 2, (out, err)
-    assert out == ""
-    assert "Traceback" not in err
-    [line] = err.splitlines()
-    assert line.startswith("error: ")
-    for fragment in fragments:
-        assert fragment in line, line
-    return line
 
 
 # Runs `qupsample ARGS`, writing the process's own peak RSS (kB) to a file at exit:
@@ -102,7 +91,7 @@ def test_alias_bomb_in_a_config_is_refused_in_bounded_time_and_memory(tmp_path: 
     code, err, seconds, peak_mib = _run_bounded(
         ["resolve", str(config), "--offline"], tmp_path / "peak"
     )
-    _one_line_error(code, "", err, "bomb.yaml", "aliases expand to more than 100,000")
+    assert_one_error_line(code, "", err, "bomb.yaml", "aliases expand to more than 100,000")
     assert seconds < 30
     assert peak_mib < 300
 
@@ -114,7 +103,7 @@ def test_alias_bomb_in_a_profile_is_refused_by_every_command(tmp_path: Path) -> 
     root = make_project(tmp_path, {profile: _bomb(9, "x-bomb") + original})
     for args in (["list"], ["render", "aggressive", "heavy_code"], ["generate", "--check"]):
         code, err, seconds, peak_mib = _run_bounded([*args, "--root", str(root)], tmp_path / "peak")
-        _one_line_error(code, "", err, "profiles/heavy_code.yaml", "alias bomb")
+        assert_one_error_line(code, "", err, "profiles/heavy_code.yaml", "alias bomb")
         assert seconds < 30
         assert peak_mib < 300
 
@@ -134,7 +123,7 @@ def test_validation_messages_show_input_values_short(tmp_path: Path) -> None:
     config = tmp_path / "wide.yaml"
     config.write_text(text, encoding="utf-8")
     code, out, err = invoke("resolve", str(config), "--offline")
-    line = _one_line_error(code, out, err, "wide.yaml: description:")
+    line = assert_one_error_line(code, out, err, "wide.yaml: description:")
     assert len(line) < 300
     huge_key = "k" * 100_000
     with pytest.raises(SpecError) as raised:
@@ -151,10 +140,10 @@ def test_file_size_limit_is_clear_and_can_be_raised(
     config.write_text(yaml.safe_dump(_config([f"d/{i}/*.npy" for i in range(100)])))
     monkeypatch.setenv(MAX_FILE_BYTES_ENV, "1000")
     code, out, err = invoke("resolve", str(config), "--offline")
-    _one_line_error(code, out, err, "big.yaml", "larger than", MAX_FILE_BYTES_ENV)
+    assert_one_error_line(code, out, err, "big.yaml", "larger than", MAX_FILE_BYTES_ENV)
     monkeypatch.setenv(MAX_FILE_BYTES_ENV, "lots")
     code, out, err = invoke("resolve", str(config), "--offline")
-    _one_line_error(code, out, err, MAX_FILE_BYTES_ENV, "must be a positive int")
+    assert_one_error_line(code, out, err, MAX_FILE_BYTES_ENV, "must be a positive int")
     monkeypatch.setenv(MAX_FILE_BYTES_ENV, str(10**7))
     assert len(load_config(config).experiment.sources[0].paths or []) == 100
 
@@ -197,11 +186,13 @@ def test_endpoint_url_with_credentials_is_refused(
     config.write_text(yaml.safe_dump(_config([f"s3://{BUCKET}/x/*.npy"])))
     secret_url = "http://user:hunter2@127.0.0.1:99999/?t=sekrit-token"
     code, out, err = invoke("resolve", str(config), "--no-cache", "--endpoint-url", secret_url)
-    line = _one_line_error(code, out, err, "carries credentials", "AWS_ACCESS_KEY_ID", "--profile")
+    line = assert_one_error_line(
+        code, out, err, "carries credentials", "AWS_ACCESS_KEY_ID", "--profile"
+    )
     assert "hunter2" not in line and "sekrit" not in line and "user:" not in line
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1/?X-Amz-Security-Token=sekrit")
     code, out, err = invoke("resolve", str(config), "--no-cache")
-    line = _one_line_error(code, out, err, "carries credentials")
+    line = assert_one_error_line(code, out, err, "carries credentials")
     assert "sekrit" not in line
 
 
@@ -296,7 +287,7 @@ def test_throttling_budget_is_the_attempts_asked_for(lab: S3Lab) -> None:
     code, out, err = invoke(
         "resolve", config, "--no-cache", "--endpoint-url", lab.proxy.url, "--max-attempts", "1"
     )
-    _one_line_error(code, out, err, "throttled by S3 (SlowDown) after 1 attempts")
+    assert_one_error_line(code, out, err, "throttled by S3 (SlowDown) after 1 attempts")
 
 
 def lab_config_file(lab: S3Lab) -> str:
@@ -308,12 +299,7 @@ def lab_config_file(lab: S3Lab) -> str:
 @pytest.mark.s3
 def test_refused_connection_fails_in_seconds_with_a_big_budget() -> None:
     """A closed port is retried without waiting, so even 10 attempts fail in seconds."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    options = {"endpoint_url": f"http://127.0.0.1:{port}", "max_attempts": 10}
+    options = {"endpoint_url": f"http://127.0.0.1:{closed_port()}", "max_attempts": 10}
     started = time.monotonic()
     with pytest.raises(StorageError, match="cannot reach"):
         count_tokens([f"s3://{BUCKET}/a/*.npy"], token_size=4, storage_options=options)
@@ -345,7 +331,7 @@ def test_trickling_endpoint_hits_the_deadline_naming_the_folder(lab: S3Lab) -> N
     code, out, err = invoke(
         "resolve", config, "--no-cache", "--endpoint-url", lab.proxy.url, "--deadline", "1"
     )
-    _one_line_error(code, out, err, "when the 1 s deadline expired")
+    assert_one_error_line(code, out, err, "when the 1 s deadline expired")
 
 
 def _interrupt(args: list[str], ready: Any, timeout: float = 30) -> tuple[int, str, float]:
@@ -401,7 +387,7 @@ def test_ctrl_c_during_generate_leaves_old_or_new_files_and_no_temporaries(
         for name in stale:
             (out / name).write_bytes(b"old\n")
         code, err, seconds = _interrupt(
-            ["generate", "--root", str(root)], _after(rng.uniform(0.3, 1.2))
+            ["generate", "--root", str(root)], _after(rng.uniform(0.05, 0.8))
         )
         assert code in (0, 130), err
         if code == 130:
@@ -480,6 +466,6 @@ def test_cache_dir_flag_naming_a_file_is_one_line(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
     code, out, err = invoke("resolve", str(_local_config(tmp_path)), "--cache-dir", str(blocker))
-    _one_line_error(code, out, err, "--cache-dir", "is not a folder")
+    assert_one_error_line(code, out, err, "--cache-dir", "is not a folder")
     mix = resolve(_local_config(tmp_path / "again"), cache_dir=tmp_path / "cache")
     assert mix.paths[0].tokens == 10

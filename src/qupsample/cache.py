@@ -40,16 +40,16 @@ _SECRET_FIELDS = frozenset(
 def default_cache_dir() -> Path:
     """The cache folder.
 
-    $QUPSAMPLE_CACHE_DIR, else $XDG_CACHE_HOME/qupsample, else ~/.cache/qupsample.
+    $QUPSAMPLE_CACHE_DIR, else the platform's user cache folder (platformdirs): on
+    Linux $XDG_CACHE_HOME/qupsample or ~/.cache/qupsample, on macOS
+    ~/Library/Caches/qupsample, on Windows the local AppData cache.
     """
     explicit = os.environ.get("QUPSAMPLE_CACHE_DIR")
     if explicit:
         return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    # The XDG spec says relative values are invalid and must be ignored.
-    if xdg and Path(xdg).is_absolute():
-        return Path(xdg) / "qupsample"
-    return Path.home() / ".cache" / "qupsample"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("qupsample", appauthor=False))
 
 
 def cache_folder(path: Path, where: str) -> Path:

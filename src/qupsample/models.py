@@ -49,7 +49,7 @@ PROXY_MODEL_PARAMETERS: dict[str, int] = {
 TOKENS_PER_PARAMETER = 20
 
 
-def training_tokens(proxy_model_id: str, chinchilla_multiple: float) -> int:
+def chinchilla_tokens(proxy_model_id: str, chinchilla_multiple: float) -> int:
     """Training tokens of a proxy run: 20 x parameters x chinchilla_multiple."""
     parameters = PROXY_MODEL_PARAMETERS[proxy_model_id]
     return round(TOKENS_PER_PARAMETER * parameters * chinchilla_multiple)

@@ -34,7 +34,7 @@ from qupsample.models import (
     PROXY_MODEL_PARAMETERS,
     ExperimentConfig,
     Settings,
-    training_tokens,
+    chinchilla_tokens,
     vigintile_label,
 )
 from qupsample.resolve import PriorsInput, mix_tree
@@ -218,7 +218,7 @@ def render_target(
         "profile_file": target.family.profiles[target.profile].file,
         "buckets": buckets,
         "parameters": PROXY_MODEL_PARAMETERS[settings.proxy_model_id],
-        "training_tokens": training_tokens(settings.proxy_model_id, settings.chinchilla_multiple),
+        "training_tokens": chinchilla_tokens(settings.proxy_model_id, settings.chinchilla_multiple),
         "canonical_path": target.canonical_path,
         "rounding": rounding_note(),
     }

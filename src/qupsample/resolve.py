@@ -48,7 +48,7 @@ from qupsample.models import (
     PROXY_MODEL_PARAMETERS,
     ExperimentConfig,
     QualityConfig,
-    training_tokens,
+    chinchilla_tokens,
 )
 from qupsample.weights import (
     Entry,
@@ -132,7 +132,7 @@ def config_training_tokens(config: ExperimentConfig, where: str | None = None) -
             Hint("or pass {}", "--training-tokens N", "training_tokens=N"),
         )
     multiple = config.chinchilla_multiple if config.chinchilla_multiple is not None else 1
-    budget = training_tokens(proxy, multiple)
+    budget = chinchilla_tokens(proxy, multiple)
     if budget <= 0:
         raise UserError(
             located(

@@ -116,7 +116,7 @@ def find_root(root: Path | str | None = None, start: Path | None = None) -> Path
     return locate_root(root, start)[0]
 
 
-def _display(path: Path, root: Path) -> str:
+def _relative(path: Path, root: Path) -> str:
     try:
         return path.relative_to(root).as_posix()
     except ValueError:
@@ -125,7 +125,7 @@ def _display(path: Path, root: Path) -> str:
 
 def load_spec(path: Path, model: type[M], root: Path) -> Loaded[M]:
     """Read and validate one spec file."""
-    where = _display(path, root)
+    where = _relative(path, root)
     text = read_text(path, where, "create it")
     return Loaded(path.stem, where, validate(parse_yaml(text, where), model, where))
 
@@ -220,7 +220,7 @@ def load_project(root: Path | str | None = None) -> Project:
     if not family_files:
         raise SpecError(
             located(
-                _display(specs / "families", folder),
+                _relative(specs / "families", folder),
                 None,
                 "no family specs (*.yaml)",
                 "add one, e.g. families/quality_upsampling.yaml",
@@ -300,9 +300,7 @@ def only_family(project: Project, family: str | None, where: str) -> Project:
     return replace(project, families={family: project.families[family]})
 
 
-def suggest(
-    name: str, known: Iterable[str], label: str = "known", *, ordered: bool = False
-) -> str:
+def suggest(name: str, known: Iterable[str], label: str = "known", *, ordered: bool = False) -> str:
     """`did you mean 'x'? known: a, b` for an unknown name (sorted unless `ordered`)."""
     options = list(dict.fromkeys(known)) if ordered else sorted(set(known))
     close = difflib.get_close_matches(name, options, n=1)

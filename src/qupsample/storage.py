@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -243,15 +244,22 @@ def count_tokens(
     return counts
 
 
+class Listing(StrEnum):
+    """How a glob is listed: its folder, then names matched here; or by `fs.glob`."""
+
+    FOLDER = "folder"
+    GLOB = "glob"
+
+
 @dataclass(frozen=True)
 class _Plan:
     """How one glob is resolved: which listing it needs and how names are matched."""
 
     protocol: str
     fs: Any
-    kind: str  # "folder": list `target` and match; "glob": fs.glob(`target`)
+    kind: Listing
     target: str
-    pattern: re.Pattern[str] | None  # for "folder": full-name regex; None = exact `path`
+    pattern: re.Pattern[str] | None  # for FOLDER: full-name regex; None = exact `path`
     path: str  # the glob with its protocol stripped
     display_folder: str
 
@@ -386,15 +394,15 @@ def _plan(glob: str, protocol: str, fs: Any) -> _Plan:
     folder_magic = bool(_MAGIC.search(folder))
     if glob.endswith("/") or "**" in path or folder_magic:
         # fs.glob lists too (one listing per folder it walks), never HEADs objects.
-        return _Plan(protocol, fs, "glob", glob, None, path, glob)
+        return _Plan(protocol, fs, Listing.GLOB, glob, None, path, glob)
     pattern = re.compile(translated) if _MAGIC.search(name) else None
     shown_folder = glob[: glob.rfind("/") + 1] or "./"
-    return _Plan(protocol, fs, "folder", folder, pattern, path, shown_folder)
+    return _Plan(protocol, fs, Listing.FOLDER, folder, pattern, path, shown_folder)
 
 
-def _display(glob: str, plan: _Plan, name: str) -> str:
+def _object_display(glob: str, plan: _Plan, name: str) -> str:
     """Show a listed name the way the user wrote the glob (plain path or URL)."""
-    if plan.kind == "folder":
+    if plan.kind is Listing.FOLDER:
         folder = plan.target.rstrip("/") + "/"
         if name.startswith(folder):
             return glob[: glob.rfind("/") + 1] + name[len(folder) :]
@@ -416,7 +424,7 @@ def _list(plan: _Plan, started: set[ListingKey]) -> list[Listed]:
     """List with a blocking filesystem (local, memory), in a worker thread."""
     started.add(plan.task)
     fs = plan.fs
-    if plan.kind == "glob":
+    if plan.kind is Listing.GLOB:
         found = fs.glob(plan.target, detail=True)
         entries = [_entry(name, info) for name, info in found.items()]
     else:
@@ -437,7 +445,7 @@ async def _list_async(
         if plan.protocol in _S3_PROTOCOLS:
             # Idempotent (s3fs locks it): the client exists before its retries are tuned.
             _tune_retries(await fs.set_session(), budget)
-        if plan.kind == "glob":
+        if plan.kind is Listing.GLOB:
             found = await fs._glob(plan.target, detail=True)
             entries = [_entry(name, info) for name, info in found.items()]
         else:
@@ -584,7 +592,7 @@ def _count_matches(glob: str, plan: _Plan, entries: list[Listed], token_size: in
     folder_hit = False
     for raw_name, is_file, size in entries:
         name = raw_name.rstrip("/")
-        if plan.kind == "folder":
+        if plan.kind is Listing.FOLDER:
             matched = plan.pattern.match(name) if plan.pattern else name == plan.path
             if not matched:
                 continue
@@ -592,7 +600,7 @@ def _count_matches(glob: str, plan: _Plan, entries: list[Listed], token_size: in
             folder_hit = True
             continue
         if size % token_size:
-            obj = _display(glob, plan, name)
+            obj = _object_display(glob, plan, name)
             raise StorageError(
                 _one_line(
                     located(
@@ -607,7 +615,7 @@ def _count_matches(glob: str, plan: _Plan, entries: list[Listed], token_size: in
         objects += 1
         total += size
     if objects == 0:
-        if folder_hit and plan.pattern is None and plan.kind == "folder":
+        if folder_hit and plan.pattern is None and plan.kind is Listing.FOLDER:
             what, fix = "is a folder, not an object", "add a pattern such as /*.npy"
         else:
             what = f"matched no objects (listed {plan.display_folder})"
