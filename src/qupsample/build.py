@@ -25,7 +25,7 @@ from qupsample.models import (
     placeholders,
     vigintile_label,
 )
-from qupsample.specs import FamilySpecs, Project, only_family, suggest
+from qupsample.specs import FamilySpecs, Project, check_proxy, only_family, suggest
 from qupsample.yamlfiles import load_scalar, validation_message
 
 OUTPUT_DIR = "generated"
@@ -72,6 +72,8 @@ def apply_overrides(
         settings = Settings.model_validate(values)
     except ValidationError as exc:
         raise RenderError(validation_message(where, exc, Settings)) from None
+    if project.proxies is not None:
+        check_proxy(project.proxies, settings.proxy_model_id, where, "proxy_model_id")
     # "/" becomes "" so that "{data_root}/x" stays "/x".
     return settings, data_root.rstrip("/")
 

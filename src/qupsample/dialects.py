@@ -30,16 +30,17 @@ from pydantic import BaseModel, ValidationError
 from qupsample.errors import SpecError, located
 from qupsample.models import (
     DEFAULT_DTYPE,
-    TOKENIZER_DTYPES,
     EvalConfig,
     ExperimentConfig,
     GenerationConfig,
     LaunchConfig,
     Priors,
+    Proxies,
     QualityConfig,
     SourceConfig,
     TopicConfig,
 )
+from qupsample.specs import load_proxies
 from qupsample.yamlfiles import parse_yaml, read_text, validation_message
 
 M = TypeVar("M", bound=BaseModel)
@@ -323,7 +324,7 @@ def _ignored_data_fields(sources: Sequence[SourceConfig], where: str) -> list[st
 
 
 def _dtype_note(dtype: str, tokenizer: str, where: str, data: BaseModel) -> list[str]:
-    expected = TOKENIZER_DTYPES.get(tokenizer)
+    expected = load_proxies().tokenizers.get(tokenizer)
     if expected is None or expected == dtype:
         return []
     given = "dtype" in data.model_fields_set
@@ -394,9 +395,9 @@ def data_sources(
     return written
 
 
-def dtype_of(config: ExperimentConfig) -> str:
+def dtype_of(config: ExperimentConfig, proxies: Proxies | None = None) -> str:
     """The token dtype: the config's `dtype`, else its tokenizer's, else uint32."""
-    return config.dtype or TOKENIZER_DTYPES.get(config.tokenizer or "", DEFAULT_DTYPE)
+    return config.dtype or (proxies or load_proxies()).dtype(config.tokenizer)
 
 
 def launch_document(

@@ -24,50 +24,9 @@ from pydantic import (
 
 from qupsample.errors import short_repr, shorten
 
-# Parameters of olmix's proxy models; training tokens = 20 x parameters x chinchilla_multiple.
-PROXY_MODEL_PARAMETERS: dict[str, int] = {
-    "olmo3_1m": 1_000_000,
-    "olmo3_14m": 14_000_000,
-    "olmo3_30m": 30_000_000,
-    "olmo3_60m": 60_000_000,
-    "olmo3_100m": 100_000_000,
-    "olmo3_190m": 190_000_000,
-    "olmo3_370m": 370_000_000,
-    "olmo3_600m": 600_000_000,
-    "olmo3_760m": 760_000_000,
-    "olmo3_1b": 1_000_000_000,
-    "olmo3_3b": 3_000_000_000,
-    "olmo3_7b": 7_000_000_000,
-    "olmo3_13b": 13_000_000_000,
-    "olmo3_32b": 32_000_000_000,
-    "olmo2_30m": 30_000_000,
-    "olmo2_60m": 60_000_000,
-    "olmo2_190m": 190_000_000,
-    "olmo2_1b": 1_000_000_000,
-    "olmo2_7b": 7_000_000_000,
-}
-TOKENS_PER_PARAMETER = 20
-
-
-def chinchilla_tokens(proxy_model_id: str, chinchilla_multiple: float) -> int:
-    """Training tokens of a proxy run: 20 x parameters x chinchilla_multiple."""
-    parameters = PROXY_MODEL_PARAMETERS[proxy_model_id]
-    return round(TOKENS_PER_PARAMETER * parameters * chinchilla_multiple)
-
-
 # Bytes per token of each dtype olmix writes token arrays in.
 DTYPE_SIZES: dict[str, int] = {"uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8}
 DEFAULT_DTYPE = "uint32"
-# The dtype is a property of the tokenizer: its vocabulary decides the id width.
-TOKENIZER_DTYPES: dict[str, str] = {
-    "dolma2": "uint32",
-    "allenai/dolma2-tokenizer": "uint32",
-    "gpt_neox_olmo_dolma_v1_5": "uint16",
-    "allenai/gpt-neox-olmo-dolma-v1_5": "uint16",
-    "gpt-neox-20b": "uint16",
-    "EleutherAI/gpt-neox-20b": "uint16",
-    "llama3": "uint32",
-}
 
 
 def _finite_non_negative(value: float) -> float:
@@ -299,14 +258,22 @@ class Settings(Spec):
     sequence_length: PositiveInt | None = None
     preemptible: bool | None = None
 
-    @field_validator("proxy_model_id")
-    @classmethod
-    def _known_proxy(cls, value: str) -> str:
-        if value not in PROXY_MODEL_PARAMETERS:
-            raise ValueError(
-                f"unknown proxy model {value!r} — known: {', '.join(PROXY_MODEL_PARAMETERS)}"
-            )
-        return value
+
+class Proxies(Spec):
+    """olmix's proxy models and tokenizers (`schemes/proxies.yaml`): what sizes a run."""
+
+    tokens_per_parameter: PositiveInt
+    proxy_models: dict[Name, PositiveInt] = Field(min_length=1)
+    tokenizers: dict[Name, Dtype] = {}
+
+    def training_tokens(self, proxy_model_id: str, chinchilla_multiple: float) -> int:
+        """tokens_per_parameter x parameters(proxy_model_id) x chinchilla_multiple."""
+        parameters = self.proxy_models[proxy_model_id]
+        return round(self.tokens_per_parameter * parameters * chinchilla_multiple)
+
+    def dtype(self, tokenizer: str | None) -> str:
+        """The dtype a tokenizer's token ids are stored in (olmix's default, uint32)."""
+        return self.tokenizers.get(tokenizer or "", DEFAULT_DTYPE)
 
 
 CONFIG_NAME_FIELDS = frozenset({"family", "scheme", "profile", "profile_dashed", "profile_words"})

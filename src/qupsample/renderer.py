@@ -31,14 +31,12 @@ from qupsample.errors import RenderError, located
 from qupsample.files import write_atomic
 from qupsample.mixblock import rounding_note
 from qupsample.models import (
-    PROXY_MODEL_PARAMETERS,
     ExperimentConfig,
     Settings,
-    chinchilla_tokens,
     vigintile_label,
 )
 from qupsample.resolve import PriorsInput, mix_tree
-from qupsample.specs import Project, load_eval_suite, load_project, suggest
+from qupsample.specs import Project, load_eval_suite, load_project, load_proxies, suggest
 from qupsample.tables import human_count
 from qupsample.yamlfiles import parse_yaml, validation_message
 from qupsample.yamltext import comment_text, yaml_block, yaml_quoted, yaml_scalar
@@ -209,6 +207,7 @@ def render_target(
         for name, bucket in scheme.spec.buckets.items()
     ]
     settings_items = [(key, value) for key, value in settings.model_dump(exclude_none=True).items()]
+    proxies = project.proxies or load_proxies(project.root)
     header = {
         "family": target.family.name,
         "family_file": target.family.file,
@@ -217,8 +216,11 @@ def render_target(
         "profile": target.profile,
         "profile_file": target.family.profiles[target.profile].file,
         "buckets": buckets,
-        "parameters": PROXY_MODEL_PARAMETERS[settings.proxy_model_id],
-        "training_tokens": chinchilla_tokens(settings.proxy_model_id, settings.chinchilla_multiple),
+        "parameters": proxies.proxy_models[settings.proxy_model_id],
+        "tokens_per_parameter": proxies.tokens_per_parameter,
+        "training_tokens": proxies.training_tokens(
+            settings.proxy_model_id, settings.chinchilla_multiple
+        ),
         "canonical_path": target.canonical_path,
         "rounding": rounding_note(),
     }

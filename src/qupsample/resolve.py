@@ -45,11 +45,10 @@ from qupsample.mixblock import MixLeaf, flatten_mix
 from qupsample.models import (
     DTYPE_SIZES,
     MAX_TOKENS,
-    PROXY_MODEL_PARAMETERS,
     ExperimentConfig,
     QualityConfig,
-    chinchilla_tokens,
 )
+from qupsample.specs import load_proxies
 from qupsample.weights import (
     Entry,
     LeafShare,
@@ -107,39 +106,44 @@ def config_entries(config: ExperimentConfig | OlmixConfig) -> tuple[Entry, ...]:
     return tuple(entries)
 
 
-def token_size(config: ExperimentConfig) -> int:
+def token_size(config: ExperimentConfig, root: Path | str | None = None) -> int:
     """Bytes per token: the config's `dtype`, else its tokenizer's, else uint32."""
-    return DTYPE_SIZES[dtype_of(config)]
+    return DTYPE_SIZES[dtype_of(config, load_proxies(root))]
 
 
-def config_training_tokens(config: ExperimentConfig, where: str | None = None) -> int:
-    """Training tokens of a config: 20 x parameters(proxy_model_id) x chinchilla_multiple.
+def config_training_tokens(
+    config: ExperimentConfig, where: str | None = None, root: Path | str | None = None
+) -> int:
+    """Training tokens: tokens_per_parameter x parameters(proxy_model_id) x chinchilla_multiple.
+
+    The proxy models come from the project's `schemes/proxies.yaml` (see `root`).
 
     Raises:
         UserError: no known proxy model, or a budget that rounds to 0 tokens.
     """
     where = where or config.name
     proxy = config.proxy_model_id
-    if proxy is None or proxy not in PROXY_MODEL_PARAMETERS:
+    proxies = load_proxies(root)
+    if proxy is None or proxy not in proxies.proxy_models:
         what = "has no proxy_model_id" if proxy is None else f"unknown proxy model {proxy!r}"
         raise UserError(
             located(
                 where,
                 "proxy_model_id",
                 what,
-                f"known proxies: {', '.join(PROXY_MODEL_PARAMETERS)}",
+                f"known proxies: {', '.join(proxies.proxy_models)}",
             ),
             Hint("or pass {}", "--training-tokens N", "training_tokens=N"),
         )
     multiple = config.chinchilla_multiple if config.chinchilla_multiple is not None else 1
-    budget = chinchilla_tokens(proxy, multiple)
+    budget = proxies.training_tokens(proxy, multiple)
     if budget <= 0:
         raise UserError(
             located(
                 where,
                 "chinchilla_multiple",
-                f"{multiple!r} x 20 x {PROXY_MODEL_PARAMETERS[proxy]:,} parameters rounds to 0"
-                " training tokens",
+                f"{multiple!r} x {proxies.tokens_per_parameter} x"
+                f" {proxies.proxy_models[proxy]:,} parameters rounds to 0 training tokens",
                 "give a larger chinchilla_multiple",
             ),
             Hint("or pass {}", "--training-tokens N", "training_tokens=N"),
@@ -313,7 +317,7 @@ def resolve(
     loaded = load_config(config, root=root)
     model = loaded.experiment
     entries = config_entries(model)
-    size = token_size(model)
+    size = token_size(model, root)
     if training_tokens is not None:
         if not 0 < training_tokens <= MAX_TOKENS:
             raise UserError(
@@ -327,7 +331,7 @@ def resolve(
     elif loaded.max_tokens is not None:
         budget = loaded.max_tokens
     else:
-        budget = config_training_tokens(model, loaded.where)
+        budget = config_training_tokens(model, loaded.where, root)
     given = priors_counts(priors)
     with_priors = loaded.token_counts is not None or given is not None
     leaf_counts = {**(loaded.token_counts or {}), **(given or {})}

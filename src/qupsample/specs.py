@@ -7,6 +7,7 @@ scheme and profile files the families point at) and `templates/`.
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,7 +16,16 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from qupsample.errors import Hint, SpecError, located
-from qupsample.models import EvalSuite, Family, Layout, Profile, Scheme, Settings, placeholders
+from qupsample.models import (
+    EvalSuite,
+    Family,
+    Layout,
+    Profile,
+    Proxies,
+    Scheme,
+    Settings,
+    placeholders,
+)
 from qupsample.yamlfiles import parse_yaml, read_text, validate
 
 M = TypeVar("M", bound=BaseModel)
@@ -57,6 +67,7 @@ class Project:
     # The specs built into qupsample, not a project of the user's: nothing is written
     # into them.
     builtin: bool = False
+    proxies: Proxies | None = None
 
     def describe(self) -> str:
         """Which specs are in use, for a line on stderr."""
@@ -264,7 +275,47 @@ def load_project(root: Path | str | None = None) -> Project:
         families[family.name] = FamilySpecs(
             family.name, family.file, family.spec, schemes, profiles
         )
-    return Project(folder, layout.spec, settings.spec, families, builtin)
+    proxies = load_proxies(folder)
+    check_proxy(proxies, settings.spec.proxy_model_id, settings.file, "proxy_model_id")
+    return Project(folder, layout.spec, settings.spec, families, builtin, proxies)
+
+
+PROXIES_FILE = "proxies.yaml"
+
+
+def load_proxies(root: Path | str | None = None) -> Proxies:
+    """The proxy models and tokenizers of a project (`schemes/proxies.yaml`).
+
+    A project without the file (made before it existed) uses the built-in one.
+    """
+    folder = find_root(root)
+    path = folder / SCHEMES_DIR / PROXIES_FILE
+    if not path.is_file():
+        folder, path = builtin_root(), builtin_root() / SCHEMES_DIR / PROXIES_FILE
+    return _load_proxies(path, path.stat().st_mtime_ns, folder)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_proxies(path: Path, mtime_ns: int, root: Path) -> Proxies:
+    return load_spec(path, Proxies, root).spec
+
+
+def check_proxy(proxies: Proxies, proxy: str, where: str, field: str) -> None:
+    """A known proxy model, or one line naming the file, the field and the known ones."""
+    if proxy not in proxies.proxy_models:
+        raise SpecError(
+            located(
+                where,
+                field,
+                f"unknown proxy model {proxy!r}",
+                suggest(
+                    proxy,
+                    proxies.proxy_models,
+                    f"known ({SCHEMES_DIR}/{PROXIES_FILE})",
+                    ordered=True,
+                ),
+            )
+        )
 
 
 EVALS_DIR = "evals"
