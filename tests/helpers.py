@@ -1,4 +1,5 @@
-"""Shared test helpers: the repo's paths, the facts table, a spec-tree copier, the CLI."""
+"""Shared test helpers: the repo's paths, the facts table, a spec-tree copier, the CLI,
+file trees, olmix config entries, and a loopback port nobody listens on."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import shutil
 import socket
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import yaml
 from typer.testing import CliRunner
 
 from qupsample.cli import app
@@ -86,10 +88,64 @@ def all_paths(config: dict[str, Any]) -> list[str]:
     return paths
 
 
-def invoke(*args: str) -> tuple[int, str, str]:
-    """Runs the CLI in-process; returns exit code, stdout and stderr."""
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
+class Run(NamedTuple):
+    """What an in-process CLI run returned: unpacks as (code, out, err)."""
+
+    code: int
+    out: str
+    err: str
+
+
+def invoke(*args: object) -> Run:
+    """Runs the CLI in-process (arguments pass through `str`); exit code, stdout, stderr."""
+    result = CliRunner().invoke(app, [str(arg) for arg in args])
+    return Run(result.exit_code, result.stdout, result.stderr)
+
+
+def assert_one_error_line(code: int, out: str, err: str, *fragments: str) -> str:
+    """Exit 2, nothing on stdout, one `error: ` line on stderr holding every fragment."""
+    assert code == 2, (out, err)
+    assert out == ""
+    assert "Traceback" not in err
+    [line] = err.splitlines()
+    assert line.startswith("error: ")
+    for fragment in fragments:
+        assert fragment in line, line
+    return line
+
+
+def read_tree(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder`, by relative POSIX path, with its bytes."""
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def write_objects(folder: Path, sizes: dict[str, int]) -> str:
+    """Writes a zero-filled file of each size under `folder`; returns `folder` as POSIX."""
+    for key, size in sizes.items():
+        path = folder / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(bytes(size))
+    return folder.as_posix()
+
+
+def entry(name: str, weight: float | None = None, **fields: Any) -> dict[str, Any]:
+    """An olmix source, topic or quality entry; a weight or field that is None is left out."""
+    data: dict[str, Any] = {"name": name}
+    if weight is not None:
+        data["weight"] = weight
+    data.update({key: value for key, value in fields.items() if value is not None})
+    return data
+
+
+def write_config(folder: Path, config: dict[str, Any], name: str = "config.yaml") -> Path:
+    """Writes `config` as YAML (keys in order) to `folder`/`name`; returns the path."""
+    path = folder / name
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def closed_port() -> int:

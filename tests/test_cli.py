@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import typer.main
 import yaml
-from helpers import FAMILY, FAMILY_FILES, REPO, all_paths, invoke, make_project
+from helpers import FAMILY, FAMILY_FILES, REPO, all_paths, invoke, make_project, read_tree
 from typer.testing import CliRunner
 
 from qupsample.cli import app
@@ -22,15 +22,6 @@ from qupsample.renderer import render
 HEAVY_CODE_AGGRESSIVE = REPO / "generated" / FAMILY / "heavy_code" / "aggressive.yaml"
 DEFAULT_ROOT = "s3://ai2-llm/preprocessed"
 RENDER = ["render", "aggressive", "heavy_code", "--root", str(REPO)]
-
-
-def tree(folder: Path) -> dict[str, bytes]:
-    """Every file under `folder`, by relative POSIX path, with its bytes."""
-    return {
-        path.relative_to(folder).as_posix(): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 # --- list -----------------------------------------------------------------------------
@@ -199,7 +190,7 @@ def test_commands_find_the_project_from_a_subfolder(
     assert stdout == render("aggressive", "heavy_code", root=root)
     assert "            weight: 71" in stdout.splitlines()
     assert invoke("generate")[0] == 0
-    assert sorted(tree(root / "generated")) == FAMILY_FILES
+    assert sorted(read_tree(root / "generated")) == FAMILY_FILES
 
 
 @pytest.mark.parametrize(

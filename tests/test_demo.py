@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import table_rows
-from typer.testing import CliRunner
+from helpers import REPO, invoke, table_rows
 
-from qupsample.cli import app
 from qupsample.demo import run_demo
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def npy_folders(data: Path) -> list[Path]:
@@ -28,13 +24,13 @@ def corpus_files(folder: Path) -> dict[str, int]:
 
 def test_demo_command_writes_corpus_and_prints_a_feasible_table(tmp_path: Path) -> None:
     """`qupsample demo DIR` writes .npy files plus sidecars and prints only feasible leaves."""
-    result = CliRunner().invoke(app, ["demo", str(tmp_path), "--root", str(ROOT)])
-    assert result.exit_code == 0, result.stderr
+    result = invoke("demo", tmp_path, "--root", REPO)
+    assert result.code == 0, result.err
     data = tmp_path / "data"
     folders = npy_folders(data)
     npy = sorted(data.rglob("*.npy"))
     tokens = sum(path.stat().st_size for path in npy) // 4
-    assert result.stderr.splitlines()[0] == (
+    assert result.err.splitlines()[0] == (
         f"wrote {len(npy)} .npy files ({tokens:,} tokens) in {len(folders)} folders under {data}"
     )
     for folder in folders:
@@ -44,27 +40,27 @@ def test_demo_command_writes_corpus_and_prints_a_feasible_table(tmp_path: Path) 
         assert all(part.with_name(part.name + ".json").is_file() for part in parts)
     config = tmp_path / "heavy_code-gradual.yaml"
     assert config.is_file()
-    next_line = result.stderr.splitlines()[-1]
+    next_line = result.err.splitlines()[-1]
     assert next_line.startswith(f"next: qupsample resolve {config} --training-tokens ")
     # The suggested next step works as printed.
     args = next_line.removeprefix("next: qupsample ").split()
-    follow = CliRunner().invoke(app, args)
-    assert follow.exit_code == 0, follow.stderr
-    rows = table_rows(result.stdout)
+    follow = invoke(*args)
+    assert follow.code == 0, follow.err
+    rows = table_rows(result.out)
     assert len(rows) >= 10
     assert {leaf.split(":")[0] for leaf in rows} == {"all_dressed", "arxiv", "wikipedia"}
     for cells in rows.values():
         assert len(cells) == 4  # no note: nothing over its limit
         repetition, limit = (float(x.rstrip("x")) for x in cells[3].split(" of "))
         assert 0 < repetition <= limit
-    assert "OVER LIMIT" not in result.stdout
-    assert "feasible up to" in result.stdout
+    assert "OVER LIMIT" not in result.out
+    assert "feasible up to" in result.out
 
 
 def test_run_demo_is_deterministic_and_counts_only_npy(tmp_path: Path) -> None:
     """Two demo runs write the same corpus and give identical mixes; sidecars are never counted."""
-    first_corpus, first_config, first = run_demo(tmp_path / "one", root=ROOT)
-    second_corpus, second_config, second = run_demo(tmp_path / "two", root=ROOT)
+    first_corpus, first_config, first = run_demo(tmp_path / "one", root=REPO)
+    second_corpus, second_config, second = run_demo(tmp_path / "two", root=REPO)
     assert corpus_files(first_corpus.data_root) == corpus_files(second_corpus.data_root)
     assert (first_corpus.files, first_corpus.tokens, first_corpus.folders) == (
         second_corpus.files,

@@ -9,29 +9,24 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-import helpers
 import pytest
 import yaml
-from helpers import FAMILY, FAMILY_FILES, LAUNCH, PROFILES, REPO, SCHEMES, invoke
+from helpers import (
+    FAMILY,
+    FAMILY_FILES,
+    LAUNCH,
+    PROFILES,
+    REPO,
+    SCHEMES,
+    invoke,
+    make_project,
+    read_tree,
+)
 
 from qupsample.generator import generate
 
 GOLDEN = REPO / "tests" / "golden"
 CONFIGS = [f"{FAMILY}/{p}/{s}.yaml" for p in PROFILES for s in SCHEMES]
-
-
-def make_project(tmp_path: Path, edits: dict[str, str] | None = None) -> Path:
-    """A project copy (see helpers.make_project) whose generated/ starts up to date."""
-    return helpers.make_project(tmp_path, edits, with_generated=True)
-
-
-def tree(folder: Path) -> dict[str, bytes]:
-    """Every file under `folder`, by relative POSIX path, with its bytes."""
-    return {
-        path.relative_to(folder).as_posix(): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int, int]]:
@@ -52,7 +47,7 @@ def family_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The output of one generate of the quality_upsampling family, shared by the module."""
     base = tmp_path_factory.mktemp("family")
     out = base / "out"
-    generate(out=out, root=make_project(base))
+    generate(out=out, root=make_project(base, with_generated=True))
     return out
 
 
@@ -61,9 +56,9 @@ def family_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_generate_matches_golden_files(tmp_path: Path, update_golden: bool) -> None:
     """Generating the repo's specs writes exactly the golden file set, byte for byte."""
-    out = helpers.make_project(tmp_path, all_families=True) / "generated"
+    out = make_project(tmp_path, all_families=True) / "generated"
     generate(root=out.parent)
-    produced = tree(out)
+    produced = read_tree(out)
     if update_golden:
         shutil.rmtree(GOLDEN, ignore_errors=True)
         for relative, data in produced.items():
@@ -71,7 +66,7 @@ def test_generate_matches_golden_files(tmp_path: Path, update_golden: bool) -> N
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             target.chmod(stat.S_IMODE((out / relative).stat().st_mode))
-    golden = tree(GOLDEN)
+    golden = read_tree(GOLDEN)
     assert sorted(produced) == sorted(golden)
     assert set(FAMILY_FILES) <= set(golden)
     for relative, data in produced.items():
@@ -80,8 +75,8 @@ def test_generate_matches_golden_files(tmp_path: Path, update_golden: bool) -> N
 
 def test_committed_generated_folder_equals_golden_files() -> None:
     """The committed `generated/` folder is up to date: it equals the golden files."""
-    committed = tree(REPO / "generated")
-    golden = tree(GOLDEN)
+    committed = read_tree(REPO / "generated")
+    golden = read_tree(GOLDEN)
     assert sorted(committed) == sorted(golden)
     for relative, data in committed.items():
         assert data == golden[relative], f"generated/{relative}: run `make generate`"
@@ -100,7 +95,7 @@ def test_batch_run_scripts_are_executable(family_out: Path) -> None:
 
 def test_generate_twice_changes_no_byte(tmp_path: Path) -> None:
     """A second generate writes nothing (0 written) and leaves every byte, mode and mtime."""
-    root = make_project(tmp_path)
+    root = make_project(tmp_path, with_generated=True)
     out = tmp_path / "out"
     code, stdout, stderr = invoke("generate", "--root", str(root), "--out", str(out))
     assert code == 0
@@ -112,10 +107,11 @@ def test_generate_twice_changes_no_byte(tmp_path: Path) -> None:
     assert snapshot(out) == before
     # The same files as the golden ones, but each usage line shows where it really is.
     written = {
-        p: d.replace(f"{out.as_posix()}/".encode(), b"generated/") for p, d in tree(out).items()
+        p: d.replace(f"{out.as_posix()}/".encode(), b"generated/")
+        for p, d in read_tree(out).items()
     }
     assert written == {
-        p: d for p, d in tree(GOLDEN).items() if p.startswith((f"{FAMILY}/", f"{LAUNCH}/"))
+        p: d for p, d in read_tree(GOLDEN).items() if p.startswith((f"{FAMILY}/", f"{LAUNCH}/"))
     }
     usage = f"# Usage: olmix launch run --config {out.as_posix()}/{FAMILY}/heavy_code/gradual.yaml"
     assert usage in (out / FAMILY / "heavy_code" / "gradual.yaml").read_text()
@@ -126,7 +122,7 @@ def test_generate_twice_changes_no_byte(tmp_path: Path) -> None:
 
 def test_check_passes_on_fresh_copy(tmp_path: Path) -> None:
     """`generate --check` on an up-to-date copy exits 0, lists nothing and writes nothing."""
-    root = make_project(tmp_path)
+    root = make_project(tmp_path, with_generated=True)
     before = snapshot(root)
     code, stdout, stderr = invoke("generate", "--check", "--root", str(root))
     assert (code, stdout) == (0, "")
@@ -176,7 +172,7 @@ def test_check_fails_when_out_of_date(
     tmp_path: Path, change: Callable[[Path], None], listed: list[str]
 ) -> None:
     """`generate --check` exits 1, lists each stale/orphaned/missing file, and writes nothing."""
-    root = make_project(tmp_path)
+    root = make_project(tmp_path, with_generated=True)
     change(root)
     before = snapshot(root)
     code, stdout, stderr = invoke("generate", "--check", "--root", str(root))
@@ -189,7 +185,7 @@ def test_check_fails_when_out_of_date(
 
 def test_generate_removes_orphans_only_in_family_folders(tmp_path: Path) -> None:
     """A normal generate removes orphans (and emptied folders) but not files elsewhere."""
-    root = make_project(tmp_path)
+    root = make_project(tmp_path, with_generated=True)
     out = root / "generated"
     _add_orphan(root)
     (out / FAMILY / "heavy_old").mkdir()
@@ -203,7 +199,7 @@ def test_generate_removes_orphans_only_in_family_folders(tmp_path: Path) -> None
     ]
     assert not (out / FAMILY / "heavy_old").exists()
     assert (out / "notes.txt").read_text() == "mine\n"
-    assert sorted(tree(out)) == sorted([*FAMILY_FILES, "notes.txt"])
+    assert sorted(read_tree(out)) == sorted([*FAMILY_FILES, "notes.txt"])
 
 
 # --- batch_run.sh ---------------------------------------------------------------------
@@ -269,7 +265,8 @@ def test_batch_run_quotes_hostile_profile_names(tmp_path: Path) -> None:
     """A profile named with shell syntax is launched by its path and never executed."""
     name = 'it\'s $(touch pwned) `touch pwned2` "q"; x'
     profile = (REPO / "schemes" / "profiles" / "heavy_code.yaml").read_text()
-    root = make_project(tmp_path, {f"schemes/profiles/{name}.yaml": profile})
+    edits = {f"schemes/profiles/{name}.yaml": profile}
+    root = make_project(tmp_path, edits, with_generated=True)
     for other in ("heavy_adult", "heavy_science", "heavy_wiki"):  # fewer configs to render
         (root / "schemes" / "profiles" / f"{other}.yaml").unlink()
     out = tmp_path / "out"

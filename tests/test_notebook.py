@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import REPO
 
 from qupsample.errors import UserError
 from qupsample.resolve import LeafRow, Mix, resolve
 
-REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "examples" / "quickstart.ipynb"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 KERNEL = "qupsample-test"

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import REPO
 
 from qupsample.errors import UserError
 from qupsample.plot import INSTALL_HINT, leaf_colours, plot_mixes
 from qupsample.resolve import Mix, resolve
 
-ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -51,7 +51,7 @@ def source(name: str, weight: float, *topics: dict[str, Any]) -> dict[str, Any]:
 def upsampling_mixes() -> list[Mix]:
     """The 8 quality_upsampling mixes, rendered from the repo's specs."""
     return [
-        resolve(f"{scheme}:{profile}", offline=True, root=ROOT)
+        resolve(f"{scheme}:{profile}", offline=True, root=REPO)
         for scheme in ("aggressive", "gradual")
         for profile in ("heavy_adult", "heavy_code", "heavy_science", "heavy_wiki")
     ]

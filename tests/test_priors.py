@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import invoke
+from helpers import assert_one_error_line, invoke, write_config, write_objects
 from s3lab import S3Lab
 
 from qupsample.priors import compute_priors, format_priors
@@ -146,12 +146,6 @@ def generation_config(root: str) -> dict[str, Any]:
 CONFIGS = {"flat": flat_config, "launch": launch_config, "generation": generation_config}
 
 
-def write_config(folder: Path, config: dict[str, Any], name: str = "config.yaml") -> Path:
-    path = folder / name
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return path
-
-
 def olmix_block(counts: dict[str, int]) -> str:
     """What `olmix priors compute` prints for these counts."""
     total = sum(counts.values())
@@ -161,17 +155,6 @@ def olmix_block(counts: dict[str, int]) -> str:
     }
     text: str = yaml.dump({"priors": priors}, default_flow_style=False, sort_keys=True)
     return text
-
-
-def assert_one_error_line(code: int, out: str, err: str, *fragments: str) -> str:
-    """Exit 2, nothing on stdout, one `error: ` line on stderr holding every fragment."""
-    assert code == 2, (out, err)
-    assert out == ""
-    [line] = err.splitlines()
-    assert line.startswith("error: ")
-    for fragment in fragments:
-        assert fragment in line
-    return line
 
 
 @pytest.fixture
@@ -371,11 +354,7 @@ def test_failing_glob_is_not_blamed_on_a_leaf_whose_glob_prefixes_it(
 
 def test_local_tree_counts_like_s3(tmp_path: Path) -> None:
     """On local disk the same tree prints the same block, and the API returns the same counts."""
-    for key, size in objects().items():
-        file = tmp_path / "data" / key
-        file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_bytes(bytes(size))
-    root = (tmp_path / "data").as_posix()
+    root = write_objects(tmp_path / "data", objects())
     for dialect, make in CONFIGS.items():
         path = write_config(tmp_path, make(root), f"{dialect}.yaml")
         assert invoke("priors", str(path), "--no-cache") == (0, olmix_block(TOKENS), "")

@@ -10,12 +10,10 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import FAMILY, PROFILE_TABLE, REPO, TOPICS, all_paths, make_project
+from helpers import FAMILY, PROFILE_TABLE, REPO, TOPICS, all_paths, invoke, make_project
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from qupsample.cli import app
 from qupsample.errors import RenderError
 from qupsample.models import Bucket, Layout, Profile, Scheme, SourceSpec, TopicSpec
 from qupsample.renderer import Target, render, render_target
@@ -233,8 +231,7 @@ def test_unknown_name_lists_known_and_suggests_closest(
     root = make_project(tmp_path)
     target = tmp_path / "config.yaml"
     args = ["render", scheme, profile, "--root", str(root), "-o", str(target)]
-    result = CliRunner().invoke(app, args)
-    assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"error: {message}\n")
+    assert invoke(*args) == (2, "", f"error: {message}\n")
     assert not target.exists()
     with pytest.raises(RenderError) as caught:
         render(scheme, profile, root=root)
@@ -416,9 +413,9 @@ def test_hostile_names_from_spec_files_render_as_plain_strings(tmp_path: Path, n
     )
     data_root = f"s3://bucket/{name}"
     args = ["render", "--root", str(root), "--set", f"data_root={data_root}", "--", name, name]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.stderr
-    config = yaml.safe_load(result.stdout)
+    code, out, err = invoke(*args)
+    assert code == 0, err
+    config = yaml.safe_load(out)
     prefix = data_root + ALL_DRESSED.removeprefix("s3://ai2-llm/preprocessed")
     assert set(config) == {"name", "description", *SETTINGS, "sources"}
     assert config["name"] == f"quality-upsampling-{name}-{name}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import socket
 import subprocess
 import sys
 import uuid
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import REPO, closed_port, entry, write_objects
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from s3lab import S3Lab
@@ -82,15 +82,6 @@ ALL_FOLDERS = list(folder_tokens())
 DCLM_FOLDERS = [f for f in ALL_FOLDERS if f.startswith(DCLM)]
 
 
-def write_local(base: Path) -> str:
-    """Write the layout under `base`/BUCKET and return that folder as a root."""
-    for key, size in layout().items():
-        path = base / BUCKET / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(bytes(size))
-    return (base / BUCKET).as_posix()
-
-
 def write_memory() -> tuple[str, str]:
     """Write the layout to a fresh in-memory folder: (root URL, folder to remove)."""
     import fsspec
@@ -137,15 +128,6 @@ def shared_memory_root() -> Iterator[str]:
 
 
 # ------------------------------------------------------------------ configs
-
-
-def entry(name: str, weight: float | None = None, **fields: Any) -> dict[str, Any]:
-    """A source, topic or quality entry; fields that are None are left out."""
-    data: dict[str, Any] = {"name": name}
-    if weight is not None:
-        data["weight"] = weight
-    data.update({key: value for key, value in fields.items() if value is not None})
-    return data
 
 
 def make_config(*sources: dict[str, Any], **settings: Any) -> dict[str, Any]:
@@ -388,7 +370,7 @@ def test_same_rows_on_s3_local_file_url_and_memory(
     s3: S3Lab, s3_root: str, memory_root: str, tmp_path: Path
 ) -> None:
     """The same config over S3, a local folder, a file:// URL and memory:// gives equal rows."""
-    local = write_local(tmp_path)
+    local = write_objects(tmp_path / BUCKET, layout())
     roots = {"s3": s3_root, "local": local, "file": f"file://{local}", "memory": memory_root}
     results = {}
     for kind, root in roots.items():
@@ -806,13 +788,9 @@ def test_offline_touches_no_storage(s3: S3Lab, s3_root: str, tmp_path: Path) -> 
 
 def test_offline_needs_no_server_at_all() -> None:
     """Offline, a bogus endpoint and a bucket that exists nowhere still resolve at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     config = dclm_config("s3://no-such-bucket-anywhere")
-    mix = resolve(
-        config, offline=True, storage_options={"endpoint_url": f"http://127.0.0.1:{port}"}
-    )
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    mix = resolve(config, offline=True, storage_options={"endpoint_url": endpoint})
     assert mix.needs_counts == []
     assert math.fsum(leaf.weight or 0.0 for leaf in mix.leaves) == pytest.approx(1.0, abs=1e-12)
     assert mix.warnings == ()
@@ -1063,10 +1041,7 @@ def test_importing_resolve_does_not_load_s3_libraries() -> None:
 
 def test_json_weights_carry_no_float_noise() -> None:
     """The generated heavy_code/aggressive config resolves to short decimals in JSON."""
-    config = (
-        Path(__file__).resolve().parents[1]
-        / "generated/quality_upsampling/heavy_code/aggressive.yaml"
-    )
+    config = REPO / "generated/quality_upsampling/heavy_code/aggressive.yaml"
     data = json.loads(resolve(config, offline=True).to_json())
     weights = [leaf["weight"] for leaf in data["leaves"]]
     assert weights[:4] == [0.14, 0.06, 0.35, 0.15]

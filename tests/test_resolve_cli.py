@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -13,43 +12,24 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import table_rows
+from helpers import (
+    REPO,
+    assert_one_error_line,
+    closed_port,
+    entry,
+    invoke,
+    table_rows,
+    write_config,
+    write_objects,
+)
 from s3lab import S3Lab
-from typer.testing import CliRunner, Result
 
-from qupsample.cli import app
 from qupsample.resolve import resolve
 
-ROOT = Path(__file__).resolve().parents[1]
-GENERATED = sorted((ROOT / "generated" / "quality_upsampling").glob("*/*.yaml"))
+GENERATED = sorted((REPO / "generated" / "quality_upsampling").glob("*/*.yaml"))
 BUCKET = "qupsample-cli"
 # Tokens of each `.npy` object (uint32) by folder; every folder also holds a sidecar.
 FOLDERS = {"web/v20": (400, 600), "wiki": (200, 300)}
-
-
-def invoke(*args: object) -> Result:
-    """Run `qupsample` in-process with the given arguments."""
-    return CliRunner().invoke(app, [str(arg) for arg in args])
-
-
-def assert_user_error(result: Result, *fragments: str) -> str:
-    """Exit 2, nothing on stdout, one `error: ` line on stderr holding every fragment."""
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    assert result.stdout == ""
-    assert "Traceback" not in result.stderr
-    [line] = result.stderr.splitlines()
-    assert line.startswith("error: ")
-    for fragment in fragments:
-        assert fragment in line
-    return line
-
-
-def entry(name: str, weight: float | None = None, **fields: Any) -> dict[str, Any]:
-    """A source, topic or quality entry; a weight of None is left out."""
-    data: dict[str, Any] = {"name": name}
-    if weight is not None:
-        data["weight"] = weight
-    return {**data, **fields}
 
 
 def small_config(root: str, **settings: Any) -> dict[str, Any]:
@@ -67,12 +47,6 @@ def small_config(root: str, **settings: Any) -> dict[str, Any]:
     }
 
 
-def write_config(folder: Path, config: dict[str, Any], name: str = "config.yaml") -> Path:
-    path = folder / name
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return path
-
-
 def objects() -> dict[str, int]:
     """Object sizes by key: the `.npy` parts plus an odd-sized sidecar per folder."""
     sizes: dict[str, int] = {}
@@ -81,14 +55,6 @@ def objects() -> dict[str, int]:
             sizes[f"{folder}/part-{part:05d}.npy"] = 4 * count
         sizes[f"{folder}/_metadata.json"] = 13
     return sizes
-
-
-def write_local(folder: Path) -> str:
-    for key, size in objects().items():
-        path = folder / "data" / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(bytes(size))
-    return (folder / "data").as_posix()
 
 
 @pytest.fixture
@@ -102,14 +68,7 @@ def s3_config(s3: S3Lab, tmp_path: Path) -> Path:
 @pytest.fixture
 def local_config(tmp_path: Path) -> Path:
     """The small layout on local disk and a config file over it."""
-    return write_config(tmp_path, small_config(write_local(tmp_path)))
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    return write_config(tmp_path, small_config(write_objects(tmp_path / "data", objects())))
 
 
 # ------------------------------------------------------------------ output
@@ -118,17 +77,17 @@ def closed_port() -> int:
 def test_table_lists_every_leaf_with_its_weight(local_config: Path) -> None:
     """The default table shows each leaf's tokens, weight %, repetition and the budget."""
     result = invoke("resolve", local_config, "--training-tokens", 1_000)
-    assert result.exit_code == 0, result.stderr
-    assert result.stderr == ""
-    lines = result.stdout.splitlines()
+    assert result.code == 0, result.err
+    assert result.err == ""
+    lines = result.out.splitlines()
     assert lines[0].strip() == "cli-mix"
     # web: 3/4 of 1,000 over 1,000 tokens; wiki: 1/4 over 500 tokens.
-    rows = table_rows(result.stdout)
+    rows = table_rows(result.out)
     assert rows["web:hi"] == ["1K", "75.000", "750", "0.750x of 1x"]
     assert rows["wiki"] == ["500", "25.000", "250", "0.500x of 2x"]
     # The largest budget: web reaches 1x at 1,000 / 0.75 = 1,333 tokens.
     assert "training tokens 1K (1,000); counts listed just now; feasible up to 1.333K tokens" in (
-        result.stdout
+        result.out
     )
 
 
@@ -136,18 +95,18 @@ def test_json_and_csv_match_the_api(local_config: Path) -> None:
     """--format json and csv print exactly what the library's to_json / to_csv return."""
     mix = resolve(local_config, training_tokens=1_000, cache=False)
     as_json = invoke("resolve", local_config, "-f", "json", "--training-tokens", 1_000)
-    assert as_json.exit_code == 0, as_json.stderr
-    assert as_json.stdout == mix.to_json()
-    data = json.loads(as_json.stdout)
+    assert as_json.code == 0, as_json.err
+    assert as_json.out == mix.to_json()
+    data = json.loads(as_json.out)
     assert data["training_tokens"] == 1_000
     assert [(leaf["leaf"], leaf["tokens"]) for leaf in data["leaves"]] == [
         ("web:hi", 1_000),
         ("wiki", 500),
     ]
     as_csv = invoke("resolve", local_config, "--format", "csv", "--training-tokens", 1_000)
-    assert as_csv.exit_code == 0, as_csv.stderr
-    assert as_csv.stdout == mix.to_csv()
-    assert as_csv.stdout.splitlines()[0] == "path,leaf,objects,tokens,weight"
+    assert as_csv.code == 0, as_csv.err
+    assert as_csv.out == mix.to_csv()
+    assert as_csv.out.splitlines()[0] == "path,leaf,objects,tokens,weight"
 
 
 @pytest.mark.s3
@@ -156,15 +115,15 @@ def test_infeasible_mix_exits_3_naming_the_leaf(s3: S3Lab, s3_config: Path) -> N
     args = ["resolve", s3_config, "--endpoint-url", s3.proxy.url, "--training-tokens", 2_000]
     result = invoke(*args)
     # web:hi gets 3/4 of 2,000 = 1,500 of its 1,000 tokens: 1.5x, over 1x.
-    assert result.exit_code == 3, result.stderr
-    [line] = result.stderr.splitlines()
+    assert result.code == 3, result.err
+    [line] = result.err.splitlines()
     assert line.startswith("error: cli-mix: mix not feasible: web:hi needs 1,500 of 1,000 tokens")
     assert "wiki" not in line
-    assert "OVER LIMIT" in result.stdout
+    assert "OVER LIMIT" in result.out
     allowed = invoke(*args, "--allow-repetition")
-    assert allowed.exit_code == 0, allowed.stderr
-    assert allowed.stderr == ""
-    assert allowed.stdout == result.stdout
+    assert allowed.code == 0, allowed.err
+    assert allowed.err == ""
+    assert allowed.out == result.out
     assert s3.proxy.counts() == {"ListObjectsV2": 2}
 
 
@@ -172,23 +131,23 @@ def test_infeasible_mix_exits_3_naming_the_leaf(s3: S3Lab, s3_config: Path) -> N
 def test_offline_mix_block_of_generated_configs(config: Path) -> None:
     """Every generated config prints a mix block offline whose sibling groups sum to exactly 1."""
     result = invoke("resolve", config, "--offline", "--format", "mix")
-    assert result.exit_code == 0, result.stderr
-    assert result.stderr == ""
+    assert result.code == 0, result.err
+    assert result.err == ""
     expected = {
         leaf.leaf: leaf.weight for leaf in resolve(config, offline=True).leaves if leaf.weight
     }
-    leaves = check_mix_block(result.stdout)
+    leaves = check_mix_block(result.out)
     assert set(leaves) == set(expected)
     for name, product in leaves.items():
         assert float(product) == pytest.approx(expected[name], abs=1e-9)
     if config.parent.name == "heavy_wiki":
-        assert "\n  wikipedia:\n    weight: 0.3\n" in result.stdout
-        assert "\n  all_dressed:\n    weight: 0.69\n" in result.stdout
+        assert "\n  wikipedia:\n    weight: 0.3\n" in result.out
+        assert "\n  all_dressed:\n    weight: 0.69\n" in result.out
 
 
 def test_mix_block_with_counts_sums_to_one_as_printed(tmp_path: Path) -> None:
     """Three unweighted sources of equal tokens print thirds that still sum to exactly 1."""
-    root = write_local(tmp_path)
+    root = write_objects(tmp_path / "data", objects())
     config = {
         "name": "thirds",
         "sources": [
@@ -198,14 +157,14 @@ def test_mix_block_with_counts_sums_to_one_as_printed(tmp_path: Path) -> None:
     }
     path = write_config(tmp_path, config)
     result = invoke("resolve", path, "-f", "mix", "--training-tokens", 100)
-    assert result.exit_code == 0, result.stderr
-    assert result.stdout == (
+    assert result.code == 0, result.err
+    assert result.out == (
         "mix:\n"
         "  a:\n    weight: 0.3333333334\n    repetition_factor: 10.0\n"
         "  b:\n    weight: 0.3333333333\n    repetition_factor: 10.0\n"
         "  c:\n    weight: 0.3333333333\n    repetition_factor: 10.0\n"
     )
-    assert check_mix_block(result.stdout) == {
+    assert check_mix_block(result.out) == {
         "a": Decimal("0.3333333334"),
         "b": Decimal("0.3333333333"),
         "c": Decimal("0.3333333333"),
@@ -252,33 +211,33 @@ def test_offline_prints_question_marks_for_unknowns(tmp_path: Path) -> None:
     result = invoke(
         "resolve", path, "--offline", "--endpoint-url", f"http://127.0.0.1:{closed_port()}"
     )
-    assert result.exit_code == 0, result.stderr
-    assert table_rows(result.stdout) == {
+    assert result.code == 0, result.err
+    assert table_rows(result.out) == {
         "web:hi": ["?", "?", "?", "?"],
         "web:lo": ["?", "?", "?", "?"],
         "wiki": ["?", "25.000", "35M", "?"],
     }
-    assert "; offline" in result.stdout
-    assert result.stderr == "warning: offline: 2 leaf weight(s) need token counts: web:hi, web:lo\n"
-    assert invoke("resolve", path, "--offline", "--quiet").stderr == ""
+    assert "; offline" in result.out
+    assert result.err == "warning: offline: 2 leaf weight(s) need token counts: web:hi, web:lo\n"
+    assert invoke("resolve", path, "--offline", "--quiet").err == ""
 
 
 def test_scheme_profile_pair_renders_and_resolves(tmp_path: Path) -> None:
     """`resolve SCHEME:PROFILE --offline` equals resolving the generated file offline."""
-    pair = invoke("resolve", "aggressive:heavy_wiki", "--offline", "-f", "json", "--root", ROOT)
-    assert pair.exit_code == 0, pair.stderr
-    generated = ROOT / "generated" / "quality_upsampling" / "heavy_wiki" / "aggressive.yaml"
+    pair = invoke("resolve", "aggressive:heavy_wiki", "--offline", "-f", "json", "--root", REPO)
+    assert pair.code == 0, pair.err
+    generated = REPO / "generated" / "quality_upsampling" / "heavy_wiki" / "aggressive.yaml"
     from_file = invoke("resolve", generated, "--offline", "-f", "json")
-    assert pair.stdout == from_file.stdout
-    data = json.loads(pair.stdout)
+    assert pair.out == from_file.out
+    data = json.loads(pair.out)
     assert data["training_tokens"] == 140_000_000
     weights = {leaf["leaf"]: leaf["weight"] for leaf in data["leaves"]}
     assert weights["wikipedia"] == pytest.approx(0.30, abs=1e-12)
-    mix = resolve("aggressive:heavy_wiki", offline=True, root=ROOT)
+    mix = resolve("aggressive:heavy_wiki", offline=True, root=REPO)
     assert mix.name == "quality-upsampling-aggressive-heavy-wiki"
-    assert mix.to_json() == pair.stdout
-    unknown = invoke("resolve", "aggressive:heavy_nothing", "--offline", "--root", ROOT)
-    assert_user_error(unknown, "heavy_nothing")
+    assert mix.to_json() == pair.out
+    unknown = invoke("resolve", "aggressive:heavy_nothing", "--offline", "--root", REPO)
+    assert_one_error_line(*unknown, "heavy_nothing")
 
 
 def test_installed_entry_point_runs(local_config: Path) -> None:
@@ -305,19 +264,19 @@ def test_cache_flags(s3: S3Lab, s3_config: Path, tmp_path: Path) -> None:
     base += ["--training-tokens", 1_000]
     cache = tmp_path / "cache"
     first = invoke(*base, "--cache-dir", cache)
-    assert first.exit_code == 0, first.stderr
+    assert first.code == 0, first.err
     assert s3.proxy.counts() == {"ListObjectsV2": 2}
     assert len(list(cache.rglob("*.json"))) == 2
     s3.proxy.reset()
     warm = invoke(*base, "--cache-dir", cache)
-    assert (warm.exit_code, warm.stdout, s3.proxy.counts()) == (0, first.stdout, {})
+    assert (warm.code, warm.out, s3.proxy.counts()) == (0, first.out, {})
     refreshed = invoke(*base, "--cache-dir", cache, "--refresh")
-    assert (refreshed.exit_code, refreshed.stdout) == (0, first.stdout)
+    assert (refreshed.code, refreshed.out) == (0, first.out)
     assert s3.proxy.counts() == {"ListObjectsV2": 2}
     s3.proxy.reset()
     other = tmp_path / "other"
     uncached = invoke(*base, "--cache-dir", other, "--no-cache")
-    assert (uncached.exit_code, uncached.stdout) == (0, first.stdout)
+    assert (uncached.code, uncached.out) == (0, first.out)
     assert s3.proxy.counts() == {"ListObjectsV2": 2}
     assert not other.exists() or list(other.iterdir()) == []
 
@@ -329,9 +288,9 @@ def test_aws_endpoint_url_from_the_environment(
     """Without --endpoint-url, AWS_ENDPOINT_URL decides where to list."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3.proxy.url)
     result = invoke("resolve", s3_config, "-f", "csv", "--training-tokens", 1_000)
-    assert result.exit_code == 0, result.stderr
+    assert result.code == 0, result.err
     assert s3.proxy.counts() == {"ListObjectsV2": 2}
-    assert result.stdout.splitlines()[1:] == [
+    assert result.out.splitlines()[1:] == [
         f"s3://{BUCKET}/web/v20/*.npy,web:hi,2,1000,0.75",
         f"s3://{BUCKET}/wiki/*.npy,wiki,2,500,0.25",
     ]
@@ -351,10 +310,10 @@ def test_profile_flag_picks_credentials(
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     base = ["resolve", s3_config, "--endpoint-url", s3.proxy.url, "--training-tokens", 1_000]
     result = invoke(*base, "--profile", "lab")
-    assert result.exit_code == 0, result.stderr
+    assert result.code == 0, result.err
     assert s3.proxy.counts() == {"ListObjectsV2": 2}
     missing = invoke(*base, "--profile", "nope", "--no-cache")
-    assert_user_error(missing, f"s3://{BUCKET}/", "AWS profile 'nope' not found")
+    assert_one_error_line(*missing, f"s3://{BUCKET}/", "AWS profile 'nope' not found")
 
 
 @pytest.mark.s3
@@ -368,26 +327,26 @@ def test_no_credentials_is_an_error_and_anon_works(
     started = time.monotonic()
     failed = invoke(*base)
     assert time.monotonic() - started < 30
-    assert_user_error(failed, f"s3://{BUCKET}/", "no AWS credentials found", "--anon")
+    assert_one_error_line(*failed, f"s3://{BUCKET}/", "no AWS credentials found", "--anon")
     assert s3.proxy.counts() == {}
     anonymous = invoke(*base, "--anon", "-f", "json")
-    assert anonymous.exit_code == 0, anonymous.stderr
+    assert anonymous.code == 0, anonymous.err
     assert s3.proxy.counts() == {"ListObjectsV2": 2}
-    assert json.loads(anonymous.stdout)["leaves"][0]["tokens"] == 1_000
+    assert json.loads(anonymous.out)["leaves"][0]["tokens"] == 1_000
 
 
 def test_quiet_hides_warnings(tmp_path: Path) -> None:
     """Warnings (here minimum_weight) go to stderr unless --quiet."""
-    root = write_local(tmp_path)
+    root = write_objects(tmp_path / "data", objects())
     config = small_config(root, minimum_weight=0.5)
     path = write_config(tmp_path, config)
     loud = invoke("resolve", path, "--training-tokens", 100, "-f", "json")
-    assert loud.exit_code == 0
-    assert loud.stderr == (
+    assert loud.code == 0
+    assert loud.err == (
         "warning: 1 leaf weight(s) below minimum_weight 0.5 (olmix drops them): wiki\n"
     )
     quiet = invoke("resolve", path, "--training-tokens", 100, "-f", "json", "--quiet")
-    assert (quiet.exit_code, quiet.stderr, quiet.stdout) == (0, "", loud.stdout)
+    assert (quiet.code, quiet.err, quiet.out) == (0, "", loud.out)
 
 
 def test_unwritable_cache_dir_warns_and_succeeds(local_config: Path, tmp_path: Path) -> None:
@@ -396,35 +355,35 @@ def test_unwritable_cache_dir_warns_and_succeeds(local_config: Path, tmp_path: P
     blocker.write_text("", encoding="utf-8")
     args = ["resolve", local_config, "-f", "csv", "--training-tokens", 1_000]
     result = invoke(*args, "--cache-dir", blocker / "cache")
-    assert result.exit_code == 0, result.stderr
-    assert result.stdout == invoke(*args, "--no-cache").stdout
-    assert f"warning: cannot write the token-count cache in {blocker / 'cache'}" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.code == 0, result.err
+    assert result.out == invoke(*args, "--no-cache").out
+    assert f"warning: cannot write the token-count cache in {blocker / 'cache'}" in result.err
+    assert "Traceback" not in result.err
 
 
 def test_training_tokens_default_and_flag(local_config: Path) -> None:
     """The budget is 140M for olmo3_14m x 0.5 unless --training-tokens says otherwise."""
     default = invoke("resolve", local_config, "-f", "json", "--allow-repetition")
-    assert default.exit_code == 0, default.stderr
-    data = json.loads(default.stdout)
+    assert default.code == 0, default.err
+    data = json.loads(default.out)
     assert data["training_tokens"] == 140_000_000
     assert data["leaves"][1]["requested_tokens"] == 35_000_000
     assert data["leaves"][1]["repetition_factor"] == pytest.approx(70_000)
     over = invoke("resolve", local_config, "-f", "json")
-    assert over.exit_code == 3
-    assert over.stdout == default.stdout
+    assert over.code == 3
+    assert over.out == default.out
     flag = invoke("resolve", local_config, "-f", "json", "--training-tokens", 400)
-    assert json.loads(flag.stdout)["leaves"][1]["requested_tokens"] == 100
+    assert json.loads(flag.out)["leaves"][1]["requested_tokens"] == 100
 
 
 def test_resolve_help_documents_every_flag() -> None:
     """`resolve --help` names every option and explains the exit codes."""
     result = invoke("resolve", "--help")
-    assert result.exit_code == 0
+    assert result.code == 0
     flags = "--format --training-tokens --offline --refresh --no-cache --cache-dir"
     flags += " --endpoint-url --profile --anon --allow-repetition --quiet --root"
     for flag in flags.split():
-        assert flag in result.stdout
+        assert flag in result.out
 
 
 # ------------------------------------------------------------------ bad input
@@ -438,7 +397,7 @@ def test_glob_matching_nothing_is_named(s3: S3Lab, tmp_path: Path) -> None:
     config["sources"][1]["paths"] = [f"s3://{BUCKET}/wiki/*.npz"]
     path = write_config(tmp_path, config)
     result = invoke("resolve", path, "--endpoint-url", s3.proxy.url, "--training-tokens", 1_000)
-    assert_user_error(result, f"s3://{BUCKET}/wiki/*.npz", "matched no objects")
+    assert_one_error_line(*result, f"s3://{BUCKET}/wiki/*.npz", "matched no objects")
 
 
 @pytest.mark.s3
@@ -446,7 +405,7 @@ def test_missing_bucket_is_named(s3: S3Lab, tmp_path: Path) -> None:
     """A bucket that does not exist is a one-line error naming it."""
     path = write_config(tmp_path, small_config("s3://no-such-bucket-qupsample"))
     result = invoke("resolve", path, "--endpoint-url", s3.proxy.url)
-    assert_user_error(result, "s3://no-such-bucket-qupsample/", "does not exist")
+    assert_one_error_line(*result, "s3://no-such-bucket-qupsample/", "does not exist")
 
 
 @pytest.mark.s3
@@ -454,7 +413,7 @@ def test_access_denied_is_an_error(s3: S3Lab, s3_config: Path) -> None:
     """A 403 on a listing is a one-line 'access denied' error naming the glob."""
     s3.proxy.deny(f"{BUCKET}/wiki/")
     result = invoke("resolve", s3_config, "--endpoint-url", s3.proxy.url, "--no-cache")
-    assert_user_error(result, f"s3://{BUCKET}/wiki/*.npy", "access denied", "AccessDenied")
+    assert_one_error_line(*result, f"s3://{BUCKET}/wiki/*.npy", "access denied", "AccessDenied")
 
 
 @pytest.mark.s3
@@ -465,16 +424,16 @@ def test_unreachable_endpoint_fails_fast(tmp_path: Path) -> None:
     started = time.monotonic()
     result = invoke("resolve", path, "--endpoint-url", endpoint)
     assert time.monotonic() - started < 30
-    assert_user_error(result, "cannot reach", endpoint)
+    assert_one_error_line(*result, "cannot reach", endpoint)
 
 
 def test_object_size_not_divisible_by_token_size(tmp_path: Path) -> None:
     """An object that is no whole number of tokens is a one-line error naming it."""
-    root = write_local(tmp_path)
+    root = write_objects(tmp_path / "data", objects())
     (tmp_path / "data" / "wiki" / "part-00002.npy").write_bytes(bytes(10))
     path = write_config(tmp_path, small_config(root))
     result = invoke("resolve", path)
-    assert_user_error(result, "part-00002.npy has 10 bytes", "token size 4")
+    assert_one_error_line(*result, "part-00002.npy has 10 bytes", "token size 4")
 
 
 _BOTH = {"name": "t", "paths": ["a/*.npy"], "quality": [{"name": "q", "paths": ["b/*.npy"]}]}
@@ -505,14 +464,14 @@ def test_invalid_config_is_one_line(
     """A config failing validation names the file and the field, offline or not."""
     path = write_config(tmp_path, config)
     for extra in ([], ["--offline"]):
-        line = assert_user_error(invoke("resolve", path, *extra), str(path), *fragments)
+        line = assert_one_error_line(*invoke("resolve", path, *extra), str(path), *fragments)
         assert line.startswith(f"error: {path}: ")
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
     """A config path that does not exist is a one-line error naming it."""
     missing = tmp_path / "nope.yaml"
-    assert_user_error(invoke("resolve", missing), str(missing), "file not found")
+    assert_one_error_line(*invoke("resolve", missing), str(missing), "file not found")
 
 
 @pytest.mark.parametrize(
@@ -528,4 +487,4 @@ def test_malformed_yaml_is_one_line(tmp_path: Path, text: str, fragment: str) ->
     """Malformed YAML names the file (and line) in one error line."""
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
-    assert_user_error(invoke("resolve", path, "--offline"), str(path), fragment)
+    assert_one_error_line(*invoke("resolve", path, "--offline"), str(path), fragment)

@@ -5,24 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import FAMILY, PROFILE_TABLE, REPO, TOPICS, make_project
-from typer.testing import CliRunner
+from helpers import FAMILY, PROFILE_TABLE, REPO, TOPICS, invoke, make_project, read_tree
 
-from qupsample.cli import app
 from qupsample.errors import SpecError
 from qupsample.specs import find_root, load_project
 
 AGGRESSIVE = "schemes/weighting/aggressive.yaml"
 HEAVY_CODE = "schemes/profiles/heavy_code.yaml"
-
-
-def tree(folder: Path) -> dict[str, bytes]:
-    """Every file under `folder`, by relative POSIX path, with its bytes."""
-    return {
-        path.relative_to(folder).as_posix(): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 # --- the repo's specs -----------------------------------------------------------------
@@ -226,19 +215,18 @@ def test_bad_spec_is_one_line_error_and_writes_nothing(
     out = tmp_path / "out"
     (out / FAMILY).mkdir(parents=True)
     (out / FAMILY / "README.md").write_text("old\n")
-    before = tree(out)
+    before = read_tree(out)
     target = tmp_path / "config.yaml"
-    runner = CliRunner()
     for args in (
         ["generate", "--root", str(root), "--out", str(out)],
         ["generate", "--check", "--root", str(root), "--out", str(out)],
         ["render", "aggressive", "heavy_code", "--root", str(root), "-o", str(target)],
         ["list", "--root", str(root)],
     ):
-        result = runner.invoke(app, args)
-        assert (result.exit_code, result.stdout) == (2, ""), args
-        assert result.stderr == f"error: {message}\n", args
-    assert tree(out) == before
+        code, stdout, stderr = invoke(*args)
+        assert (code, stdout) == (2, ""), args
+        assert stderr == f"error: {message}\n", args
+    assert read_tree(out) == before
     assert not target.exists()
     with pytest.raises(SpecError) as caught:
         load_project(root)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import closed_port, write_objects
 from s3lab import S3Lab
 
 from qupsample.errors import StorageError, UserError
@@ -85,10 +85,7 @@ def _write_tree(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> It
         finally:
             fs.rm(base, recursive=True)
         return
-    for name, size in layout.items():
-        path = tmp_path / "data" / PREFIX / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(bytes(size))
+    write_objects(tmp_path / "data" / PREFIX, layout)
     fs = fsspec.filesystem("file")
     if kind == "relative":
         monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
@@ -296,10 +293,7 @@ def test_missing_credentials_is_an_error(
 @pytest.mark.s3
 def test_unreachable_endpoint_is_an_error() -> None:
     """A closed port fails in well under 30 s and the message names the endpoint."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    endpoint = f"http://127.0.0.1:{port}"
+    endpoint = f"http://127.0.0.1:{closed_port()}"
     glob = "s3://bucket/topic/vigintile_0001/*.npy"
     options = {"endpoint_url": endpoint, "key": "testing", "secret": SECRET}
     started = time.monotonic()
