@@ -146,7 +146,8 @@ def test_set_numbers_are_read_as_numbers() -> None:
         ),
         pytest.param(
             "proxy_model_id=olmo9_1m",
-            "--set: proxy_model_id: unknown proxy model 'olmo9_1m' — known: olmo3_1m, ",
+            "--set: proxy_model_id: unknown proxy model 'olmo9_1m' — did you mean 'olmo3_1m'?"
+            " known (schemes/proxies.yaml): olmo3_1m, ",
             id="unknown-proxy-model",
         ),
     ],
@@ -177,8 +178,10 @@ def test_commands_find_the_project_from_a_subfolder(
 ) -> None:
     """Without --root, list, render and generate use the nearest project above the cwd."""
     aggressive = (REPO / "schemes" / "weighting" / "aggressive.yaml").read_text()
-    edited = aggressive.replace("weight: 70", "weight: 71").replace(
-        "description: Aggressive", "description: Edited"
+    edited = (
+        aggressive.replace("top10pct: 70", "top10pct: 71")
+        .replace("top10%=70", "top10%=71")
+        .replace("description: Aggressive", "description: Edited")
     )
     root = make_project(tmp_path, {"schemes/weighting/aggressive.yaml": edited})
     monkeypatch.chdir(root / "schemes" / "weighting")

@@ -387,7 +387,7 @@ def test_ctrl_c_during_generate_leaves_old_or_new_files_and_no_temporaries(
         for name in stale:
             (out / name).write_bytes(b"old\n")
         code, err, seconds = _interrupt(
-            ["generate", "--root", str(root)], _after(rng.uniform(0.05, 0.8))
+            ["generate", "--root", str(root)], _after(rng.uniform(0.2, 0.8))
         )
         assert code in (0, 130), err
         if code == 130:

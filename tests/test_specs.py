@@ -28,7 +28,8 @@ def test_repo_family_crosses_two_schemes_with_four_profiles() -> None:
 @pytest.mark.parametrize("profile", PROFILE_TABLE)
 def test_repo_profiles_match_facts_table(profile: str) -> None:
     """Each profile's source and topic weights equal the facts file's table."""
-    spec = load_project(REPO).families[FAMILY].profiles[profile].spec
+    project = load_project(REPO)
+    spec = project.families[FAMILY].profiles[profile].spec
     source_weights, topic_weights = PROFILE_TABLE[profile]
     assert {name: s.weight for name, s in spec.sources.items()} == dict(
         zip(["all_dressed", "arxiv", "wikipedia"], source_weights, strict=True)
@@ -37,8 +38,9 @@ def test_repo_profiles_match_facts_table(profile: str) -> None:
     assert {name: t.weight for name, t in topics.items()} == dict(
         zip(TOPICS, topic_weights, strict=True)
     )
-    assert spec.sources["arxiv"].max_repetition_factor == 1.5
-    assert spec.sources["wikipedia"].max_repetition_factor == 2.0
+    # The sources' repetition is said once, in the layout; no profile overrides it.
+    assert project.layout.max_repetition_factor == {"arxiv": 1.5, "wikipedia": 2.0}
+    assert all(s.max_repetition_factor is None for s in spec.sources.values())
 
 
 def test_repo_schemes_match_plan() -> None:
@@ -260,3 +262,106 @@ def test_find_root_rejects_folder_without_specs(tmp_path: Path) -> None:
         " — create them with `qupsample init DIR`; or pass the folder that holds them"
         ' with root="DIR"'
     )
+
+
+FACTS_PROXIES = {
+    **{f"olmo3_{s}": n for s, n in [("1m", 1e6), ("14m", 14e6), ("30m", 30e6), ("60m", 60e6),
+        ("100m", 100e6), ("190m", 190e6), ("370m", 370e6), ("600m", 600e6), ("760m", 760e6),
+        ("1b", 1e9), ("3b", 3e9), ("7b", 7e9), ("13b", 13e9), ("32b", 32e9)]},
+    **{f"olmo2_{s}": n for s, n in [("30m", 30e6), ("60m", 60e6), ("190m", 190e6), ("1b", 1e9),
+        ("7b", 7e9)]},
+}  # fmt: skip
+
+
+def test_proxy_models_match_the_facts() -> None:
+    """schemes/proxies.yaml lists olmix's proxy models with their parameters, 20 tokens each."""
+    from qupsample.specs import load_proxies
+
+    proxies = load_proxies(REPO)
+    assert proxies.tokens_per_parameter == 20
+    assert proxies.proxy_models == {k: int(v) for k, v in FACTS_PROXIES.items()}
+    assert proxies.training_tokens("olmo3_14m", 0.5) == 140_000_000
+    assert proxies.dtype("dolma2") == "uint32"
+    assert proxies.dtype("gpt-neox-20b") == "uint16"
+
+
+def test_adding_a_proxy_model_is_one_yaml_line(tmp_path: Path) -> None:
+    """One line in proxies.yaml and --set proxy_model_id uses it, header and budget alike."""
+    proxies = (REPO / "schemes" / "proxies.yaml").read_text(encoding="utf-8")
+    edited = proxies.replace(
+        "  olmo3_14m: 14_000_000\n", "  olmo3_14m: 14_000_000\n  olmo3_5m: 5_000_000\n"
+    )
+    root = make_project(tmp_path, {"schemes/proxies.yaml": edited})
+    code, out, err = invoke(
+        "render",
+        "aggressive",
+        "heavy_code",
+        "--root",
+        str(root),
+        "--set",
+        "proxy_model_id=olmo3_5m",
+    )
+    assert code == 0, err
+    assert "# Expected training tokens: 0.5 x 20 x 5M = 50M\n" in out
+    assert "\nproxy_model_id: olmo3_5m\n" in out
+    code, out, err = invoke(
+        "render",
+        "aggressive",
+        "heavy_code",
+        "--root",
+        str(REPO),
+        "--set",
+        "proxy_model_id=olmo3_5m",
+    )
+    assert code == 2
+    assert err.startswith("error: --set: proxy_model_id: unknown proxy model 'olmo3_5m'")
+    assert "known (schemes/proxies.yaml): olmo3_1m, olmo3_14m" in err
+
+
+def test_unknown_proxy_in_settings_names_the_file(tmp_path: Path) -> None:
+    """A settings file naming a proxy model the project does not list: one line, exit 2."""
+    settings = (REPO / "schemes" / "settings.yaml").read_text(encoding="utf-8")
+    root = make_project(
+        tmp_path, {"schemes/settings.yaml": settings.replace("olmo3_14m", "olmo3_14n")}
+    )
+    code, _, err = invoke("list", "--root", str(root))
+    assert code == 2
+    assert err.startswith(
+        "error: schemes/settings.yaml: proxy_model_id: unknown proxy model 'olmo3_14n'"
+        " — did you mean 'olmo3_14m'?"
+    )
+
+
+def test_schemes_take_bucket_vigintiles_from_the_layout() -> None:
+    """`top10pct: 70` in a scheme means the layout's top10pct vigintiles, weight 70."""
+    project = load_project(REPO)
+    bucket = project.families[FAMILY].schemes["aggressive"].spec.buckets["top10pct"]
+    assert (bucket.vigintiles, bucket.weight) == ([18, 20], 70)
+    assert project.layout.buckets["top10pct"] == [18, 20]
+
+
+@pytest.mark.parametrize(
+    ("scheme", "message"),
+    [
+        (
+            "description: Steep - top10%=90, rest=0\nbuckets:\n  top10pct: 80\n  10-30pct: 20\n",
+            "description: says top10%=90, but buckets.top10pct.weight is 80 — make them agree",
+        ),
+        (
+            "description: Steep - top10%=80, rest=0\nbuckets:\n  top10pct: 80\n  10-30pct: 20\n",
+            "description: says rest=0, but 10-30pct disagrees — make them agree",
+        ),
+        (
+            "buckets:\n  top5pct: 80\n  10-30pct: 20\n",
+            "buckets.top5pct: no vigintiles, and schemes/layout.yaml has no bucket 'top5pct'",
+        ),
+    ],
+)
+def test_scheme_descriptions_and_buckets_are_checked(
+    tmp_path: Path, scheme: str, message: str
+) -> None:
+    """A description that restates other weights, or a bucket the layout lacks: one line."""
+    root = make_project(tmp_path, {"schemes/weighting/steep.yaml": scheme})
+    code, _, err = invoke("list", "--root", str(root))
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"error: schemes/weighting/steep.yaml: {message}")

@@ -191,7 +191,7 @@ def build_config(
                 name=name,
                 weight=bucket.weight,
                 max_repetition_factor=bucket.max_repetition_factor,
-                paths=[_format_path(pattern, data_root, topic, v) for v in bucket.vigintiles],
+                paths=[_format_path(pattern, data_root, topic, v) for v in bucket.members],
             )
             for name, bucket in scheme.buckets.items()
             if keep_zero or bucket.weight != 0
@@ -221,11 +221,14 @@ def build_config(
             entry["quality"] = quality(pattern, "")
         else:
             entry["paths"] = [_format_path(pattern, data_root)]
+        repetition = source.max_repetition_factor
+        if repetition is None:
+            repetition = project.layout.max_repetition_factor.get(name)
         sources.append(
             SourceConfig(
                 name=name,
                 weight=source.weight,
-                max_repetition_factor=source.max_repetition_factor,
+                max_repetition_factor=repetition,
                 **entry,
             )
         )

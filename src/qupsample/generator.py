@@ -114,7 +114,7 @@ def _family_context(
     for name in bucket_names:
         present = [s.spec.buckets[name] for s in schemes if name in s.spec.buckets]
         vigintiles = dict.fromkeys(
-            ", ".join(map(vigintile_label, bucket.vigintiles)) for bucket in present
+            ", ".join(map(vigintile_label, bucket.members)) for bucket in present
         )
         bucket_rows.append(
             {

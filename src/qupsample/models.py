@@ -85,14 +85,20 @@ class Spec(BaseModel):
 class Bucket(Spec):
     """A named quality bucket: a set of vigintiles sampled with one weight."""
 
-    vigintiles: list[StrictInt] = Field(min_length=1)
+    # None: the layout's bucket of that name says (`buckets:` in layout.yaml).
+    vigintiles: list[StrictInt] | None = Field(default=None, min_length=1)
     weight: Weight | None = None
     max_repetition_factor: PositiveNumber | None = None
 
+    @property
+    def members(self) -> list[int]:
+        """The bucket's vigintiles (a loaded project has taken them from the layout)."""
+        return self.vigintiles or []
+
     @field_validator("vigintiles")
     @classmethod
-    def _no_repeats(cls, value: list[int]) -> list[int]:
-        repeated = _repeated(value)
+    def _no_repeats(cls, value: list[int] | None) -> list[int] | None:
+        repeated = _repeated(value or [])
         if repeated:
             raise ValueError(f"vigintile {min(repeated)} is listed twice")
         return value
@@ -104,13 +110,19 @@ class Scheme(Spec):
     description: str = ""
     buckets: dict[Name, Bucket] = Field(min_length=1)
 
+    @field_validator("buckets", mode="before")
+    @classmethod
+    def _bare_weights(cls, value: Any) -> Any:
+        # `top10pct: 70` is shorthand for `top10pct: {weight: 70}`.
+        return _weight_shorthand(value)
+
     # A field validator, so errors are located at `buckets`.
     @field_validator("buckets")
     @classmethod
     def _check_buckets(cls, buckets: dict[str, Bucket]) -> dict[str, Bucket]:
         owner: dict[int, str] = {}
         for name, bucket in buckets.items():
-            for vigintile in bucket.vigintiles:
+            for vigintile in bucket.vigintiles or ():
                 if vigintile in owner:
                     raise ValueError(
                         f"vigintile {vigintile} is in both {owner[vigintile]!r} and {name!r}"
@@ -127,6 +139,15 @@ class TopicSpec(Spec):
     weight: Weight | None = None
     max_repetition_factor: PositiveNumber | None = None
     max_topic_ratio: PositiveNumber | None = None
+
+
+def _weight_shorthand(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: {"weight": v} if isinstance(v, int | float) and not isinstance(v, bool) else v
+            for k, v in value.items()
+        }
+    return value
 
 
 def _not_all_zero(weights: list[float | None], what: str) -> None:
@@ -148,12 +169,7 @@ class SourceSpec(Spec):
     @classmethod
     def _bare_weights(cls, value: Any) -> Any:
         # `topic: 50` is shorthand for `topic: {weight: 50}`.
-        if isinstance(value, dict):
-            return {
-                k: {"weight": v} if isinstance(v, int | float) and not isinstance(v, bool) else v
-                for k, v in value.items()
-            }
-        return value
+        return _weight_shorthand(value)
 
     @field_validator("topics")
     @classmethod
@@ -167,6 +183,12 @@ class Profile(Spec):
 
     description: str = ""
     sources: dict[Name, SourceSpec] = Field(min_length=1)
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _bare_weights(cls, value: Any) -> Any:
+        # `arxiv: 1` is shorthand for `arxiv: {weight: 1}`.
+        return _weight_shorthand(value)
 
     @field_validator("sources")
     @classmethod
@@ -222,6 +244,20 @@ class Layout(Spec):
     data_root: Name
     vigintiles: Vigintiles = Vigintiles()
     sources: dict[Name, Name] = Field(min_length=1)
+    # Quality buckets by name, shared by every scheme (a scheme gives their weights).
+    buckets: dict[Name, list[StrictInt]] = {}
+    # The repetition a source allows unless a profile says otherwise (default 1.0).
+    max_repetition_factor: dict[Name, PositiveNumber] = {}
+
+    @model_validator(mode="after")
+    def _known_sources(self) -> Layout:
+        for source in self.max_repetition_factor:
+            if source not in self.sources:
+                raise ValueError(
+                    f"max_repetition_factor: {source!r} is not a source — known:"
+                    f" {', '.join(self.sources)}"
+                )
+        return self
 
     @field_validator("sources")
     @classmethod

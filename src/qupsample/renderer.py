@@ -201,7 +201,7 @@ def render_target(
         {
             "name": name,
             "weight": bucket.weight,
-            "vigintiles": ", ".join(map(vigintile_label, bucket.vigintiles)),
+            "vigintiles": ", ".join(map(vigintile_label, bucket.members)),
             "omitted": bucket.weight == 0 and not keep_zero,
         }
         for name, bucket in scheme.spec.buckets.items()

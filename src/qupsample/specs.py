@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -174,10 +175,60 @@ def _members(
     return members
 
 
+_STATED = re.compile(r"(?<![\w%-])([\w-]+%?)=(\d+(?:\.\d+)?)")
+
+
+def _resolve_scheme(scheme: Loaded[Scheme], layout: Layout, layout_file: str) -> Loaded[Scheme]:
+    """The scheme with each bucket's vigintiles, from the layout where it gives none."""
+    buckets: dict[str, Any] = {}
+    for name, bucket in scheme.spec.buckets.items():
+        data = bucket.model_dump(exclude_none=True)
+        if bucket.vigintiles is None:
+            if name not in layout.buckets:
+                raise SpecError(
+                    located(
+                        scheme.file,
+                        f"buckets.{name}",
+                        f"no vigintiles, and {layout_file} has no bucket {name!r}",
+                        f"give `vigintiles: [...]`, or {suggest(name, layout.buckets, 'known')}",
+                    )
+                )
+            data["vigintiles"] = layout.buckets[name]
+        buckets[name] = data
+    spec = validate({**scheme.spec.model_dump(exclude={"buckets"}), "buckets": buckets}, Scheme,
+                    scheme.file)  # fmt: skip
+    _check_description(scheme.file, spec)
+    return Loaded(scheme.name, scheme.file, spec)
+
+
+def _check_description(file: str, scheme: Scheme) -> None:
+    # A description that restates the weights (`top10%=70, ..., rest=0`) must agree.
+    stated: set[str] = set()
+    for label, number in _STATED.findall(scheme.description):
+        if label == "rest":
+            rest = [n for n in scheme.buckets if n not in stated]
+            wrong = [n for n in rest if scheme.buckets[n].weight not in (None, 0)]
+            if float(number) == 0 and not wrong:
+                continue
+            what = f"says rest={number}, but {', '.join(wrong) or 'no bucket'} disagrees"
+        else:
+            name = label.replace("%", "pct")
+            bucket = scheme.buckets.get(name)
+            stated.add(name)
+            if bucket is not None and bucket.weight is not None and bucket.weight == float(number):
+                continue
+            what = (
+                f"says {label}={number}, but there is no bucket {name!r}"
+                if bucket is None
+                else f"says {label}={number}, but buckets.{name}.weight is {bucket.weight}"
+            )
+        raise SpecError(located(file, "description", what, "make them agree"))
+
+
 def _check_scheme(scheme: Loaded[Scheme], layout: Layout, layout_file: str) -> None:
     numbering = layout.vigintiles
     for name, bucket in scheme.spec.buckets.items():
-        for vigintile in bucket.vigintiles:
+        for vigintile in bucket.members:
             if numbering.exists(vigintile):
                 continue
             if vigintile in numbering.missing:
@@ -253,7 +304,10 @@ def load_project(root: Path | str | None = None) -> Project:
                     )
                 )
             outputs[form.output] = family.file
-        schemes = _members(family, "schemes", Scheme, folder, seen)
+        schemes = {
+            name: _resolve_scheme(scheme, layout.spec, layout.file)
+            for name, scheme in _members(family, "schemes", Scheme, folder, seen).items()
+        }
         profiles = _members(family, "profiles", Profile, folder, seen)
         for scheme in schemes.values():
             _check_scheme(scheme, layout.spec, layout.file)
