@@ -919,20 +919,27 @@ def _self() -> str:
 
 @contextmanager
 def _progress(hidden: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on a terminal's stderr, shown once the number of folders is known."""
     if hidden or not sys.stderr.isatty():
         yield None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    with Progress(
-        TextColumn("listing folders"), BarColumn(), MofNCompleteColumn(), transient=True
-    ) as bar:
-        task = bar.add_task("listing", total=None)
+    bar = Progress(TextColumn("listing folders"), BarColumn(), MofNCompleteColumn(), transient=True)
+    tasks: list[Any] = []
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+    def update(done: int, total: int) -> None:
+        # The first call (0, total) comes before any listing ends: the bar starts with
+        # its total.
+        if not tasks:
+            tasks.append(bar.add_task("listing", total=total))
+            bar.start()
+        bar.update(tasks[0], completed=done, total=total)
 
+    try:
         yield update
+    finally:
+        bar.stop()
 
 
 def _print_mix(mix: Mix, format_: Format) -> None:

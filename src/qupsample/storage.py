@@ -537,6 +537,8 @@ def _run_listings(
     pool: ThreadPoolExecutor | None = None
     slots = asyncio.Semaphore(max_workers)
     started: set[ListingKey] = set()  # listings that got a slot (added from their thread)
+    if progress is not None:
+        progress(0, len(tasks))  # the total is known before the first listing ends
     try:
         for key, plan in tasks.items():
             if getattr(plan.fs, "async_impl", False):
