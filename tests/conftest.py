@@ -1,12 +1,15 @@
-"""Shared fixtures: an isolated environment for every test and a local S3 (moto) lab."""
+"""Shared fixtures: an isolated environment for every test, a local S3 (moto) lab, and a
+local synthetic corpus."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import REPO
 from s3lab import CountingProxy, S3Lab, reset_moto, start_moto
 
 # Variables that could point a test at real AWS or at the machine's own profiles.
@@ -86,6 +89,16 @@ def s3(moto_server: str, _counting_proxy: CountingProxy) -> Iterator[S3Lab]:
         yield S3Lab(endpoint_url=moto_server, proxy=_counting_proxy)
     finally:
         _counting_proxy.clear_faults()
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local synthetic corpus with the real layout (the demo's), written once; read only."""
+    from qupsample.demo import write_demo_corpus
+
+    data_root = tmp_path_factory.mktemp("corpus") / "data"
+    write_demo_corpus(data_root, root=REPO)
+    return data_root
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

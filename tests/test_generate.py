@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -26,6 +27,14 @@ from helpers import (
 from qupsample.generator import generate
 
 GOLDEN = REPO / "tests" / "golden"
+GOLDEN_SWEEP = REPO / "tests" / "golden_sweep"
+# The quality_thresholds family: the vigintiles each threshold scheme includes.
+THRESHOLDS = {
+    "top10pct": [18, 20],
+    "top30pct": [15, 16, 17, 18, 20],
+    "top50pct": [*range(11, 19), 20],
+    "top70pct": [*range(7, 19), 20],
+}
 CONFIGS = [f"{FAMILY}/{p}/{s}.yaml" for p in PROFILES for s in SCHEMES]
 
 
@@ -266,9 +275,7 @@ def test_batch_run_quotes_hostile_profile_names(tmp_path: Path) -> None:
     name = 'it\'s $(touch pwned) `touch pwned2` "q"; x'
     profile = (REPO / "schemes" / "profiles" / "heavy_code.yaml").read_text()
     edits = {f"schemes/profiles/{name}.yaml": profile}
-    root = make_project(tmp_path, edits, with_generated=True)
-    for other in ("heavy_adult", "heavy_science", "heavy_wiki"):  # fewer configs to render
-        (root / "schemes" / "profiles" / f"{other}.yaml").unlink()
+    root = make_project(tmp_path, edits, profiles=["heavy_code"])  # and the hostile one
     out = tmp_path / "out"
     generate(out=out, root=root)
     env, log = _fake_olmix(tmp_path)
@@ -283,3 +290,168 @@ def test_batch_run_quotes_hostile_profile_names(tmp_path: Path) -> None:
     assert not (elsewhere / "pwned2").exists()
     config = yaml.safe_load((out / FAMILY / name / "aggressive.yaml").read_text())
     assert config["name"] == f"quality-upsampling-aggressive-{name}"
+
+
+# --- the threshold family -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("threshold", sorted(THRESHOLDS))
+def test_threshold_configs_list_single_vigintile_buckets_without_weights(
+    threshold: str, profile: str
+) -> None:
+    """Each threshold config gives every topic one weightless bucket per included vigintile."""
+    path = REPO / "generated" / "quality_thresholds" / profile / f"{threshold}.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(config, dict)
+    assert config["name"] == f"quality-{threshold}-{profile.replace('_', '-')}"
+    all_dressed = next(s for s in config["sources"] if s["name"] == "all_dressed")
+    assert len(all_dressed["topics"]) == 6
+    for topic in all_dressed["topics"]:
+        names = [b["name"] for b in topic["quality"]]
+        assert names == [f"vigintile_{v:04d}" for v in THRESHOLDS[threshold]]
+        for bucket in topic["quality"]:
+            assert "weight" not in bucket
+            assert bucket["paths"] == [
+                f"s3://ai2-llm/preprocessed/cc_all_dressed/all_dressed_v3/dclm_plus2_vigilantes/"
+                f"allenai/dolma2-tokenizer/{topic['name']}/{bucket['name']}/*.npy"
+            ]
+
+
+def test_threshold_family_is_in_generate_check(tmp_path: Path) -> None:
+    """`generate --check` reports a stale threshold config like any other."""
+    root = make_project(tmp_path, all_families=True, profiles=["heavy_code"])
+    generate(root=root)
+    path = root / "generated" / "quality_thresholds" / "heavy_code" / "top10pct.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+    report = generate(root=root, check=True)
+    assert report.stale == ["quality_thresholds/heavy_code/top10pct.yaml"]
+    assert not report.missing and not report.orphaned
+
+
+def test_generate_one_family(tmp_path: Path) -> None:
+    """`generate --family quality_thresholds` writes that family only; unknown names suggest."""
+    code, _, err = invoke(
+        "generate", "--family", "quality_thresholds", "--out", str(tmp_path), "--root", str(REPO)
+    )
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["quality_thresholds"]
+    code, _, err = invoke("generate", "--family", "quality_tresholds", "--root", str(REPO))
+    assert code == 2
+    assert "did you mean 'quality_thresholds'?" in err
+
+
+# --- sweeps -------------------------------------------------------------------------
+
+
+def test_sweep_matches_golden_files(tmp_path: Path, update_golden: bool) -> None:
+    """`generate --sweep proxy_model_id=olmo3_14m,olmo3_60m` writes the golden sweep tree."""
+    root = make_project(tmp_path, profiles=["heavy_code"])
+    out = root / "generated" / "sweeps"
+    code, _, err = invoke(
+        "generate", "--sweep", "proxy_model_id=olmo3_14m,olmo3_60m", "--root", str(root)
+    )
+    assert code == 0, err
+    written = read_tree(out)
+    if update_golden:
+        shutil.rmtree(GOLDEN_SWEEP, ignore_errors=True)
+        for relative, data in written.items():
+            (GOLDEN_SWEEP / relative).parent.mkdir(parents=True, exist_ok=True)
+            (GOLDEN_SWEEP / relative).write_bytes(data)
+    golden = read_tree(GOLDEN_SWEEP)
+    assert written == golden
+    assert sorted(written) == [
+        f"{form}/proxy_model_id-{m}/{f}"
+        for form in ("quality_upsampling", "quality_upsampling_launch")
+        for m in ("olmo3_14m", "olmo3_60m")
+        for f in (
+            "README.md",
+            "batch_run.sh",
+            "heavy_code/aggressive.yaml",
+            "heavy_code/gradual.yaml",
+        )
+    ]
+
+
+def test_sweep_names_and_settings_follow_the_value(tmp_path: Path) -> None:
+    """Each sweep value gets its setting, a name suffix, a header and a usage path."""
+    root = make_project(tmp_path, profiles=["heavy_code"])
+    out = tmp_path / "sweeps"
+    generate(out, root=root, sweep=("chinchilla_multiple", ["0.5", "1", "2"]))
+    for value, tokens in (("0.5", "140M"), ("1", "280M"), ("2", "560M")):
+        path = (
+            out
+            / "quality_upsampling"
+            / f"chinchilla_multiple-{value}"
+            / "heavy_code"
+            / "gradual.yaml"
+        )
+        text = path.read_text(encoding="utf-8")
+        config = yaml.safe_load(text)
+        assert config["name"] == f"quality-upsampling-gradual-heavy-code-{value}"
+        assert str(config["chinchilla_multiple"]) == value
+        assert f"x 20 x 14M = {tokens}\n" in text
+        # With --out, the usage line shows the file where it really is.
+        assert (
+            f"# Usage: olmix launch run --config {out.as_posix()}/quality_upsampling/"
+            f"chinchilla_multiple-{value}/heavy_code/gradual.yaml\n"
+        ) in text
+    assert (
+        generate(
+            out, root=root, sweep=("chinchilla_multiple", ["0.5", "1", "2"]), check=True
+        ).differs
+        is False
+    )
+
+
+@pytest.mark.parametrize(
+    ("sweep", "message"),
+    [
+        ("nodes=1,x", "error: --sweep: nodes: "),
+        ("nodez=1,2", "error: --sweep: nodez: unknown key — did you mean 'nodes'?"),
+        ("nodes", "error: --sweep: 'nodes': expected KEY=V1,V2,..."),
+        ("nodes=1,1", "error: --sweep: nodes: a value is listed twice"),
+        ("nodes=1,,2", "error: --sweep: nodes: needs values"),
+    ],
+)
+def test_bad_sweeps_are_one_line_errors(tmp_path: Path, sweep: str, message: str) -> None:
+    """A bad --sweep exits 2 with one line and writes nothing."""
+    out = tmp_path / "out"
+    code, _, err = invoke("generate", "--sweep", sweep, "--out", str(out), "--root", str(REPO))
+    assert code == 2
+    assert err.startswith(message)
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_second_sweep_keeps_the_first(tmp_path: Path) -> None:
+    """Sweeps of different keys live side by side: the second does not remove the first."""
+    root = make_project(tmp_path, profiles=["heavy_code"])
+    out = tmp_path / "sweeps"
+    generate(out, root=root, sweep=("chinchilla_multiple", ["0.5", "1"]))
+    report = generate(out, root=root, sweep=("proxy_model_id", ["olmo3_14m", "olmo3_60m"]))
+    assert report.orphaned == []
+    assert (out / "quality_upsampling" / "chinchilla_multiple-1" / "heavy_code").is_dir()
+    again = generate(out, root=root, sweep=("chinchilla_multiple", ["0.5"]), check=True)
+    # A sweep owns the folders of its own values only.
+    assert (again.orphaned, again.differs) == ([], False)
+
+
+# --- the family README and the pre-commit hook --------------------------------------
+
+
+def test_retargeted_family_readme_names_the_data_root(tmp_path: Path) -> None:
+    """The family README shows the data_root the configs were built on."""
+    generate(tmp_path, root=REPO, overrides={"data_root": "/mnt/mirror"})
+    readme = (tmp_path / "quality_upsampling" / "README.md").read_text(encoding="utf-8")
+    assert "built on `data_root` = `/mnt/mirror`" in readme
+
+
+def test_pre_commit_hook_runs_generate_check() -> None:
+    """The `qupsample-check` hook runs `qupsample generate --check` once per commit."""
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    hook = next(h for h in hooks if h["id"] == "qupsample-check")
+    assert hook["entry"] == "qupsample generate --check"
+    assert hook["pass_filenames"] is False
+    assert re.search(hook["files"], "schemes/weighting/gradual.yaml")
+    assert re.search(hook["files"], "generated/quality_upsampling/README.md")

@@ -11,7 +11,6 @@ import pytest
 import yaml
 from helpers import FAMILY, LAUNCH, PROFILES, REPO, SCHEMES, closed_port, invoke
 
-from qupsample.demo import write_demo_corpus
 from qupsample.models import LaunchConfig
 from qupsample.resolve import resolve
 
@@ -32,14 +31,6 @@ def no_storage(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed_port()}")
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A local synthetic corpus with the real layout (the demo's), written once."""
-    data_root = tmp_path_factory.mktemp("corpus") / "data"
-    write_demo_corpus(data_root, root=REPO)
-    return data_root
 
 
 def render_launch(*args: str) -> tuple[int, str, str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import REPO
+from helpers import PROFILES, REPO, SCHEMES, invoke
 
 from qupsample.errors import UserError
 from qupsample.plot import INSTALL_HINT, leaf_colours, plot_mixes
@@ -237,3 +237,31 @@ def test_unknown_offline_weights_are_a_user_error(tmp_path: Path) -> None:
     assert "web:code:high, web:code:low" in message
     assert "resolve with token counts" in message
     assert not any(tmp_path.iterdir())
+
+
+# --- the plot command ------------------------------------------------------------------
+
+
+def test_plot_cli_writes_a_png_of_the_mixes(tmp_path: Path) -> None:
+    """`qupsample plot PAIR... -o FILE.png` writes a PNG image of a sensible size."""
+    out = tmp_path / "mixes.png"
+    pairs = [f"{s}:{p}" for p in PROFILES for s in SCHEMES]
+    code, _, err = invoke("plot", *pairs, "-o", str(out), "--offline", "--root", str(REPO))
+    assert code == 0, err
+    data = out.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width >= 1000 and height >= 400
+    assert err == f"wrote {out}\n"
+
+
+def test_plot_cli_without_matplotlib_says_how_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without matplotlib, plot exits 2 with one line naming the extra to install."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    out = tmp_path / "mixes.png"
+    code, _, err = invoke("plot", "aggressive:heavy_code", "-o", str(out), "--offline")
+    assert code == 2
+    assert err == "error: plot: matplotlib is not installed — pip install 'qupsample[plot]'\n"
+    assert not out.exists()

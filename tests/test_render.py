@@ -238,6 +238,24 @@ def test_unknown_name_lists_known_and_suggests_closest(
     assert str(caught.value) == message
 
 
+def test_template_syntax_error_is_a_user_error(tmp_path: Path) -> None:
+    """A Jinja syntax error in the config template is one line naming the file: exit 2."""
+    root = make_project(tmp_path, profiles=["heavy_code"])
+    template = root / "templates" / "olmix-experiment.yaml.j2"
+    template.write_text("{% for %}\n", encoding="utf-8")
+    code, _, err = invoke("render", "aggressive", "heavy_code", "--root", str(root))
+    assert code == 2
+    assert err.startswith("error: templates/olmix-experiment.yaml.j2:1: ")
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("value", "printed"), [("1e-3", "0.001"), ("2.5E2", "250.0")])
+def test_set_reads_exponent_numbers(value: str, printed: str) -> None:
+    """`--set chinchilla_multiple=1e-3` is a number, as in spec files."""
+    text = render("aggressive", "heavy_code", root=REPO, overrides={"chinchilla_multiple": value})
+    assert f"\nchinchilla_multiple: {printed}\n" in text
+
+
 # --- YAML scalars ---------------------------------------------------------------------
 
 BREAKS = "\n\r\x85\u2028\u2029"

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from helpers import REPO, closed_port, entry, write_objects
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from s3lab import S3Lab
 
 from qupsample.errors import InfeasibleMixError, SpecError, StorageError, UserError
+from qupsample.renderer import render
 from qupsample.resolve import Mix, resolve
 
 BUCKET = "ai2-llm"
@@ -360,6 +362,34 @@ def test_repetition_limits_are_inherited_and_checked(s3: S3Lab, s3_root: str) ->
     assert f"all_dressed:{sci}:10-30pct" in expected_over  # 45x, over its topic's 2x
     # Only the first resolve listed; the others reused the cached counts.
     assert s3.proxy.counts() == {"ListObjectsV2": len(ALL_FOLDERS)}
+
+
+def test_threshold_resolve_splits_topics_by_token_counts(tmp_path: Path) -> None:
+    """Resolving heavy_code/top10pct splits each topic across 0018 and 0020 by their tokens."""
+    data_root = tmp_path / "data"
+    text = render("top10pct", "heavy_code", root=REPO, overrides={"data_root": str(data_root)})
+    config = yaml.safe_load(text)
+    sizes = {}  # tokens per (topic, vigintile): 0018 gets 3x the tokens of 0020 in topic 0
+    for t, topic in enumerate(config["sources"][0]["topics"]):
+        for bucket, tokens in zip(topic["quality"], (300 * (t + 1), 100 * (t + 1)), strict=True):
+            folder = Path(bucket["paths"][0]).parent
+            folder.mkdir(parents=True)
+            (folder / "part-0.npy").write_bytes(bytes(4 * tokens))
+            (folder / "part-0.npy.json").write_text("{}")
+            sizes[topic["name"], bucket["name"][-4:]] = tokens
+    for source in config["sources"][1:]:
+        folder = Path(source["paths"][0]).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "a.npy").write_bytes(bytes(4 * 1000))
+    mix = resolve(config, cache=False, training_tokens=1000)
+    weights = {leaf.leaf: leaf.weight for leaf in mix.leaves}
+    topic_weights = {"science_math_and_technology": 20, "software_development": 50}
+    for topic, topic_weight in topic_weights.items():
+        share = 0.98 * topic_weight / 98
+        total = sizes[topic, "0018"] + sizes[topic, "0020"]
+        for v in ("0018", "0020"):
+            expected = share * sizes[topic, v] / total
+            assert weights[f"all_dressed:{topic}:vigintile_{v}"] == pytest.approx(expected, 1e-12)
 
 
 # ------------------------------------------------------------------ every storage

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import closed_port, write_objects
+from helpers import closed_port, entry, invoke, write_config, write_objects
 from s3lab import S3Lab
 
 from qupsample.errors import StorageError, UserError
@@ -302,6 +306,68 @@ def test_unreachable_endpoint_is_an_error() -> None:
     _assert_one_safe_line(error, glob, endpoint, "cannot reach")
 
 
+@contextmanager
+def silent_endpoint() -> Iterator[tuple[str, list[float]]]:
+    """An endpoint on 127.0.0.1 that accepts connections and never answers.
+
+    Yields its URL and the monotonic time of each connection accepted so far.
+    """
+    accepted: list[float] = []
+    held: list[socket.socket] = []
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            accepted.append(time.monotonic())
+            held.append(connection)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}", accepted
+    finally:
+        stop.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        server.close()
+
+
+@pytest.mark.s3
+def test_silent_endpoint_times_out_after_a_few_attempts_naming_it() -> None:
+    """An endpoint that never answers fails within its attempts x read timeout, however
+    many attempts other failures may have: each attempt waits out the timeout, and the
+    one line says it timed out talking to that endpoint."""
+    read_timeout = 0.5
+    glob = "s3://bucket/topic/vigintile_0001/*.npy"
+    with silent_endpoint() as (endpoint, accepted):
+        options = {
+            "endpoint_url": endpoint,
+            "key": "testing",
+            "secret": SECRET,
+            "max_attempts": 10,
+            "backoff_base": 0.01,
+            "config_kwargs": {"connect_timeout": read_timeout, "read_timeout": read_timeout},
+        }
+        started = time.monotonic()
+        error = _storage_error([glob], token_size=4, storage_options=options)
+        elapsed = time.monotonic() - started
+        attempts = [*accepted, time.monotonic()]
+    _assert_one_safe_line(error, glob, f"timed out talking to {endpoint}", "check the endpoint")
+    # A silent endpoint is not retried up to max_attempts: a few attempts, then the error.
+    assert 2 <= len(accepted) <= 3, accepted
+    # Every attempt waited for the read timeout before the next began (or the error came).
+    assert all(b - a >= 0.9 * read_timeout for a, b in itertools.pairwise(attempts))
+    # The error arrives within the bound: attempts x timeout plus the backoff (0.03 s here).
+    assert elapsed < len(accepted) * read_timeout + 2.0
+
+
 @pytest.mark.s3
 def test_size_not_multiple_of_token_size_is_an_error(s3: S3Lab) -> None:
     """An object whose size is not a whole number of tokens is named with its size."""
@@ -435,3 +501,24 @@ def test_counting_proxy_counts_known_operations(s3: S3Lab) -> None:
     }
     s3.proxy.reset()
     assert s3.proxy.counts() == {}
+
+
+@pytest.mark.parametrize(
+    ("paths", "extra", "message"),
+    [
+        (["gs://bkt/x/*.npy"], [], "no filesystem for gs://"),
+        (["foo://bkt/x/*.npy"], [], "foo://bkt/x/*.npy: "),
+        (["s3://bkt/x/*.npy"], ["--endpoint-url", "http://127.0.0.1:99999"], "not a valid URI"),
+        (["s3://bkt/x/*.npy"], ["--endpoint-url", "http://[::1"], "Invalid IPv6 URL"),
+    ],
+)
+def test_bad_urls_and_endpoints_are_one_line_errors(
+    tmp_path: Path, paths: list[str], extra: list[str], message: str
+) -> None:
+    """Unknown protocols and malformed endpoints exit 2 with one line, never a traceback."""
+    config = {"name": "t", "proxy_model_id": "olmo3_14m", "sources": [entry("a", paths=paths)]}
+    code, _, err = invoke("resolve", write_config(tmp_path, config), "--no-cache", *extra)
+    assert code == 2, err
+    assert err.startswith("error: ")
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
