@@ -332,40 +332,6 @@ def test_internal_error_exits_70_with_traceback(
 
 # --- real processes -------------------------------------------------------------------
 
-IMPORTS_PROBE = """\
-import json, sys
-root = sys.argv[1]
-from qupsample.cli import main
-for args in (
-    ["--help"],
-    ["list", "--root", root],
-    ["render", "aggressive", "heavy_code", "--root", root],
-    ["generate", "--check", "--root", root],
-):
-    sys.argv = ["qupsample", *args]
-    try:
-        main()
-    except SystemExit as exc:
-        assert exc.code in (0, None), (args, exc.code)
-storage = {"s3fs", "botocore", "aiobotocore", "fsspec", "boto3"}
-print("MODULES", json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in storage)))
-"""
-
-
-def test_help_list_and_render_import_no_storage_libraries() -> None:
-    """--help, list, render and generate never import s3fs, botocore, aiobotocore or fsspec."""
-    result = subprocess.run(
-        [sys.executable, "-c", IMPORTS_PROBE, str(REPO)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert "Exit codes:" in result.stdout
-    assert "  heavy_code " in result.stdout
-    assert "name: quality-upsampling-aggressive-heavy-code" in result.stdout
-    assert result.stdout.splitlines()[-1] == "MODULES []"
-
 
 def test_python_dash_m_shows_help() -> None:
     """`python -m qupsample --help` prints the usage and the exit codes."""

@@ -1,10 +1,15 @@
-"""Tests for the module map: qupsample's imports point one way (no cycles)."""
+"""Tests for the module map: qupsample's imports point one way (no cycles), and the heavy
+libraries load only when storage is listed or a picture drawn."""
 
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from helpers import REPO
 
 PACKAGE = REPO / "src" / "qupsample"
@@ -70,3 +75,60 @@ def test_the_cycle_finder_finds_cycles() -> None:
     """The check above can fail: a loop of three modules is reported."""
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+# --- lazy imports ---------------------------------------------------------------------
+
+# Each takes a while to import; commands that do not list storage or draw never need them.
+HEAVY = ["s3fs", "botocore", "aiobotocore", "fsspec", "boto3", "matplotlib"]
+# Runs commands in the probe's own process, so their imports stay in its sys.modules.
+CLI_RUNS = f"""\
+from qupsample.cli import main
+for args in (
+    ["--help"],
+    ["list", "--root", {str(REPO)!r}],
+    ["render", "aggressive", "heavy_code", "--root", {str(REPO)!r}],
+    ["generate", "--check", "--root", {str(REPO)!r}],
+):
+    sys.argv = ["qupsample", *args]
+    try:
+        main()
+    except SystemExit as exc:
+        assert exc.code in (0, None), (args, exc.code)
+"""
+PROBE = """\
+import json, sys
+heavy = json.loads(sys.argv[1])
+{code}
+print("LOADED", json.dumps(sorted({{m for m in sys.modules if m.split(".")[0] in heavy}})))
+"""
+
+
+@pytest.mark.parametrize(
+    ("code", "printed"),
+    [
+        pytest.param("import qupsample.resolve", [], id="import-resolve"),
+        pytest.param("import qupsample.storage", [], id="import-storage"),
+        pytest.param("import qupsample.plot", [], id="import-plot"),
+        pytest.param(
+            CLI_RUNS,
+            ["Exit codes:", "  heavy_code ", "name: quality-upsampling-aggressive-heavy-code"],
+            id="cli-help-list-render-generate-check",
+        ),
+    ],
+)
+def test_heavy_libraries_load_only_when_needed(code: str, printed: list[str]) -> None:
+    """Importing resolve, storage or plot, and --help, list, render and generate --check,
+    load none of s3fs, botocore, aiobotocore, fsspec, boto3 or matplotlib (in a fresh process).
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.format(code=code), json.dumps(HEAVY)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for text in printed:
+        assert text in result.stdout
+    assert result.stdout.splitlines()[-1] == "LOADED []"

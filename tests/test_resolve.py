@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import astuple
@@ -1057,16 +1055,6 @@ def test_permuting_entries_permutes_rows_only(shared_memory_root: str, data: st.
 
 
 # ------------------------------------------------------------------ imports
-
-
-def test_importing_resolve_does_not_load_s3_libraries() -> None:
-    """`import qupsample.resolve` loads neither s3fs, botocore nor fsspec (storage is lazy)."""
-    code = (
-        "import sys, qupsample.resolve\n"
-        "loaded = [m for m in ('s3fs', 'botocore', 'aiobotocore', 'fsspec') if m in sys.modules]\n"
-        "assert not loaded, loaded\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 def test_json_weights_carry_no_float_noise() -> None:
