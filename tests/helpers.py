@@ -43,6 +43,17 @@ PROFILE_TABLE = {
     "heavy_wiki": ([69, 1, 30], [25, 20, 15, 3, 1, 5]),
 }
 
+# The fields of a resolved mix's leaf rows and path rows, in order (JSON keys, columns).
+LEAF_COLUMNS = [
+    "leaf",
+    "weight",
+    "tokens",
+    "requested_tokens",
+    "repetition_factor",
+    "max_repetition_factor",
+]
+PATH_COLUMNS = ["path", "leaf", "objects", "tokens", "weight"]
+
 
 def make_project(
     tmp_path: Path,

@@ -56,7 +56,7 @@ def family_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The output of one generate of the quality_upsampling family, shared by the module."""
     base = tmp_path_factory.mktemp("family")
     out = base / "out"
-    generate(out=out, root=make_project(base, with_generated=True))
+    generate(out=out, root=make_project(base))
     return out
 
 
@@ -104,7 +104,7 @@ def test_batch_run_scripts_are_executable(family_out: Path) -> None:
 
 def test_generate_twice_changes_no_byte(tmp_path: Path) -> None:
     """A second generate writes nothing (0 written) and leaves every byte, mode and mtime."""
-    root = make_project(tmp_path, with_generated=True)
+    root = make_project(tmp_path)
     out = tmp_path / "out"
     code, stdout, stderr = invoke("generate", "--root", str(root), "--out", str(out))
     assert code == 0

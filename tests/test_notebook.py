@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import REPO
+from helpers import LEAF_COLUMNS, PATH_COLUMNS, REPO
 
 from qupsample.errors import UserError
 from qupsample.resolve import LeafRow, Mix, resolve
@@ -18,15 +18,6 @@ from qupsample.resolve import LeafRow, Mix, resolve
 NOTEBOOK = REPO / "examples" / "quickstart.ipynb"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 KERNEL = "qupsample-test"
-LEAF_COLUMNS = [
-    "leaf",
-    "weight",
-    "tokens",
-    "requested_tokens",
-    "repetition_factor",
-    "max_repetition_factor",
-]
-PATH_COLUMNS = ["path", "leaf", "objects", "tokens", "weight"]
 
 
 def counted_mix(training_tokens: int, **sources: float) -> Mix:

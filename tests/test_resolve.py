@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import REPO, closed_port, entry, write_objects
+from helpers import LEAF_COLUMNS, PATH_COLUMNS, REPO, closed_port, entry, write_objects
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from s3lab import S3Lab
@@ -838,17 +838,10 @@ def test_json_shape_is_stable(memory_root: str) -> None:
     assert len(data["leaves"]) == len(mix.leaves)
     assert len(data["paths"]) == len(mix.paths)
     for leaf in data["leaves"]:
-        assert list(leaf) == [
-            "leaf",
-            "weight",
-            "tokens",
-            "requested_tokens",
-            "repetition_factor",
-            "max_repetition_factor",
-        ]
+        assert list(leaf) == LEAF_COLUMNS
         assert isinstance(leaf["requested_tokens"], int)
     for path in data["paths"]:
-        assert list(path) == ["path", "leaf", "objects", "tokens", "weight"]
+        assert list(path) == PATH_COLUMNS
     assert data["paths"][0]["path"] == f"{memory_root}/{vigintile(TOPICS[0], 18)}/*.npy"
     assert data["leaves"][-1]["leaf"] == "wikipedia"
     assert data["leaves"][-1]["tokens"] == 18_000

@@ -248,7 +248,9 @@ def test_missing_spec_file_names_the_file(tmp_path: Path) -> None:
 
 def test_find_root_walks_up_from_a_subfolder(tmp_path: Path) -> None:
     """The root is the nearest folder at or above the start holding schemes/ and templates/."""
-    root = make_project(tmp_path)
+    root = tmp_path / "project"
+    (root / "schemes" / "weighting").mkdir(parents=True)
+    (root / "templates").mkdir()
     assert find_root(start=root / "schemes" / "weighting") == root.resolve()
     assert find_root(start=root) == root.resolve()
 
