@@ -13,8 +13,6 @@ from typing import Any, NamedTuple
 import yaml
 from typer.testing import CliRunner
 
-from qupsample.cli import app
-
 REPO = Path(__file__).resolve().parents[1]
 FAMILY = "quality_upsampling"
 # The family's current-olmix form (`also:` in its family spec).
@@ -109,6 +107,8 @@ class Run(NamedTuple):
 
 def invoke(*args: object) -> Run:
     """Runs the CLI in-process (arguments pass through `str`); exit code, stdout, stderr."""
+    from qupsample.cli import app  # here, so that conftest's import of REPO loads no CLI
+
     result = CliRunner().invoke(app, [str(arg) for arg in args])
     return Run(result.exit_code, result.stdout, result.stderr)
 
