@@ -166,14 +166,14 @@ def test_results_follow_input_order_without_duplicates(tmp_path: Path) -> None:
 
 
 def test_progress_reports_each_listing(tmp_path: Path) -> None:
-    """`progress(done, total)` is called once per distinct folder, ending at total."""
+    """`progress(0, total)` first (the total known from the start), then once per folder."""
     for folder in ("a", "b", "c"):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "p.npy").write_bytes(bytes(4))
     globs = [f"{tmp_path}/{f}/*.npy" for f in ("a", "b", "c")] + [f"{tmp_path}/a/p.npy"]
     calls: list[tuple[int, int]] = []
     count_tokens(globs, token_size=4, progress=lambda done, total: calls.append((done, total)))
-    assert calls == [(1, 3), (2, 3), (3, 3)]
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
 
 
 def test_storage_options_do_not_apply_to_local_paths(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """`python -m qupsample`."""
 
-from qupsample.cli import main
+from qupsample.entry import main
 
 main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import sys
@@ -12,15 +13,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-try:
-    import typer
-    from typer.core import TyperArgument, TyperGroup
-    from typer.exceptions import TyperException
+import typer
+from typer.core import TyperArgument, TyperGroup
+from typer.exceptions import TyperException
 
-    from qupsample.errors import QupsampleError, UserError
-except KeyboardInterrupt:  # Ctrl-C while the command starts up: no traceback either
-    sys.stderr.write("interrupted\n")
-    raise SystemExit(130) from None
+from qupsample.errors import QupsampleError, UserError
 
 if TYPE_CHECKING:
     from qupsample.diff import MixDiff
@@ -68,8 +65,17 @@ def _line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
+_SAID: set[str] = set()
+
+
+def _say_interrupted() -> None:
+    if "interrupted" not in _SAID:
+        _SAID.add("interrupted")
+        typer.echo("interrupted", err=True)
+
+
 def _interrupted() -> None:
-    typer.echo("interrupted", err=True)
+    _say_interrupted()
     raise typer.Exit(INTERRUPTED) from None
 
 
@@ -79,21 +85,6 @@ def _options(group: TyperGroup, ctx: Any) -> set[str]:
     command = group.get_command(ctx, name) if name else None
     params = command.params if command is not None else []
     return {opt for param in params for opt in getattr(param, "opts", [])}
-
-
-app = typer.Typer(
-    cls=_Group,
-    name="qupsample",
-    help="Quality-upsampling data-mixing configs for olmix: specs in, launch configs and "
-    "resolved mixture weights out.",
-    epilog=EXIT_CODES,
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    pretty_exceptions_show_locals=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
 
 
 def _version(value: bool) -> None:
@@ -257,9 +248,9 @@ DeadlineOption = Annotated[
 
 
 def _counting(
-    endpoint_url: str | None,
-    aws_profile: str | None,
-    anon: bool,
+    endpoint_url: str | None = None,
+    aws_profile: str | None = None,
+    anon: bool = False,
     *,
     offline: bool = False,
     priors: Path | None = None,
@@ -291,6 +282,25 @@ def _counting(
         "refresh": refresh,
         "cache_dir": cache_folder(cache_dir, "--cache-dir") if cache_dir else None,
     }
+
+
+_STORAGE_ARGS = (
+    "endpoint_url",
+    "aws_profile",
+    "anon",
+    "offline",
+    "priors",
+    "refresh",
+    "no_cache",
+    "cache_dir",
+    "max_attempts",
+    "deadline",
+)
+
+
+def _storage_args(values: dict[str, Any]) -> dict[str, Any]:
+    """The shared storage options among a command's arguments (those it has)."""
+    return {key: values[key] for key in _STORAGE_ARGS if key in values}
 
 
 def _overrides(items: list[str] | None) -> dict[str, str]:
@@ -393,18 +403,7 @@ def render(
         family=family,
         out=output,
         template=template,
-        **_counting(
-            endpoint_url,
-            aws_profile,
-            anon,
-            offline=offline,
-            priors=priors,
-            refresh=refresh,
-            no_cache=no_cache,
-            cache_dir=cache_dir,
-            max_attempts=max_attempts,
-            deadline=deadline,
-        ),
+        **_counting(**_storage_args(locals())),
     )
     if output is None:
         sys.stdout.write(text)
@@ -465,18 +464,7 @@ def generate(
         sweep=_sweep(sweep),
         template=template,
         family=family,
-        **_counting(
-            endpoint_url,
-            aws_profile,
-            anon,
-            offline=offline,
-            priors=priors,
-            refresh=refresh,
-            no_cache=no_cache,
-            cache_dir=cache_dir,
-            max_attempts=max_attempts,
-            deadline=deadline,
-        ),
+        **_counting(**_storage_args(locals())),
     )
     for label, paths in (
         ("stale", report.stale),
@@ -568,18 +556,7 @@ def resolve(
             training_tokens=training_tokens,
             progress=progress,
             root=root,
-            **_counting(
-                endpoint_url,
-                aws_profile,
-                anon,
-                offline=offline,
-                priors=priors,
-                refresh=refresh,
-                no_cache=no_cache,
-                cache_dir=cache_dir,
-                max_attempts=max_attempts,
-                deadline=deadline,
-            ),
+            **_counting(**_storage_args(locals())),
         )
     _print_mix(mix, format_)
     if not quiet:
@@ -629,18 +606,7 @@ def diff(
         b,
         tokens=tokens,
         root=root,
-        **_counting(
-            endpoint_url,
-            aws_profile,
-            anon,
-            offline=offline,
-            priors=priors,
-            refresh=refresh,
-            no_cache=no_cache,
-            cache_dir=cache_dir,
-            max_attempts=max_attempts,
-            deadline=deadline,
-        ),
+        **_counting(**_storage_args(locals())),
     )
     if format_ is DiffFormat.json:
         sys.stdout.write(result.to_json())
@@ -697,18 +663,7 @@ def plot(
 
     # Before any storage is listed: a missing extra should not cost a resolve first.
     require_matplotlib()
-    counting = _counting(
-        endpoint_url,
-        aws_profile,
-        anon,
-        offline=offline,
-        priors=priors,
-        refresh=refresh,
-        no_cache=no_cache,
-        cache_dir=cache_dir,
-        max_attempts=max_attempts,
-        deadline=deadline,
-    )
+    counting = _counting(**_storage_args(locals()))
     mixes = [resolve_mix(config, root=root, weights_only=True, **counting) for config in configs]
     path = plot_mixes(mixes, output, title=title)
     typer.echo(f"wrote {path}", err=True)
@@ -745,16 +700,7 @@ def priors(
     from qupsample.files import write_atomic
     from qupsample.priors import compute_priors, format_priors
 
-    counting = _counting(
-        endpoint_url,
-        aws_profile,
-        anon,
-        refresh=refresh,
-        no_cache=no_cache,
-        cache_dir=cache_dir,
-        max_attempts=max_attempts,
-        deadline=deadline,
-    )
+    counting = _counting(**_storage_args(locals()))
     warnings: list[str] = []
     with _progress(False) as progress:
         counts = compute_priors(
@@ -842,18 +788,7 @@ def convert(
         to=to.value,
         keep_zero=keep_zero,
         root=root,
-        **_counting(
-            endpoint_url,
-            aws_profile,
-            anon,
-            offline=offline,
-            priors=priors,
-            refresh=refresh,
-            no_cache=no_cache,
-            cache_dir=cache_dir,
-            max_attempts=max_attempts,
-            deadline=deadline,
-        ),
+        **_counting(**_storage_args(locals())),
     )
     for converted, path in written:
         if path is None:
@@ -963,12 +898,29 @@ def main() -> None:
     """Entry point of the `qupsample` command."""
     # Like other Unix tools, stop quietly when the reader goes away (`qupsample ... | head`).
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # Ctrl-C from here on raises KeyboardInterrupt, so the command can cancel its work
+    # (listings in flight, temporary files) and say `interrupted` (see entry.py).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         app()
     except KeyboardInterrupt:  # outside a command, e.g. while the options are parsed
-        typer.echo("interrupted", err=True)
-        sys.exit(INTERRUPTED)
+        _leave_interrupted()
+    except SystemExit as exit_:
+        # A command interrupted (or typer's own silent 130 for a Ctrl-C while it parses
+        # the options): its work is cancelled and cleaned up by now.
+        if exit_.code == INTERRUPTED:
+            _leave_interrupted()
+        raise
     finally:
         # The work is done (or abandoned): a Ctrl-C now must not turn the exit code
         # into death by SIGINT while the interpreter shuts down.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _leave_interrupted() -> None:
+    """Say `interrupted` once and exit 130 now, before the interpreter's shutdown (where a
+    pending interrupt could still turn the exit into death by SIGINT)."""
+    _say_interrupted()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(INTERRUPTED)
