@@ -455,3 +455,90 @@ def test_pre_commit_hook_runs_generate_check() -> None:
     assert hook["pass_filenames"] is False
     assert re.search(hook["files"], "schemes/weighting/gradual.yaml")
     assert re.search(hook["files"], "generated/quality_upsampling/README.md")
+
+
+# --- writes and deletes stay inside the folders generate owns --------------------------
+
+
+def test_family_folder_that_is_a_link_is_refused(tmp_path: Path) -> None:
+    """OUT/quality_upsampling linked to another folder: refused in one line, nothing touched."""
+    root = make_project(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious.txt").write_text("mine\n")
+    (elsewhere / "README.md").write_text("not generate's\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / FAMILY).symlink_to(elsewhere)
+    code, stdout, err = invoke("generate", "--root", str(root), "--out", str(out))
+    assert (code, stdout) == (2, "")
+    assert err.startswith(f"error: {out / FAMILY}: is a symbolic link; generate writes only inside")
+    assert err.count("\n") == 1
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["README.md", "precious.txt"]
+    assert (elsewhere / "README.md").read_text() == "not generate's\n"
+
+
+def test_orphan_cleanup_removes_only_generated_names_and_never_follows_links(
+    tmp_path: Path,
+) -> None:
+    """A stale config goes; the user's own files, and a link's target, stay."""
+    root = make_project(tmp_path, with_generated=True)
+    out = root / "generated"
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("keep\n")
+    (out / FAMILY / "heavy_code" / "old.yaml").write_text("stale\n")
+    (out / FAMILY / "notes.txt").write_text("mine\n")
+    (out / FAMILY / "heavy_code" / "notes.md").write_text("mine\n")
+    (out / FAMILY / "heavy_code" / "linked.yaml").symlink_to(outside)
+    code, stdout, err = invoke("generate", "--root", str(root))
+    assert code == 0, err
+    assert stdout == f"removed: {out / FAMILY / 'heavy_code' / 'old.yaml'}\n"
+    assert (out / FAMILY / "notes.txt").read_text() == "mine\n"
+    assert (out / FAMILY / "heavy_code" / "notes.md").read_text() == "mine\n"
+    assert (out / FAMILY / "heavy_code" / "linked.yaml").is_symlink()
+    assert outside.read_text() == "keep\n"
+
+
+@pytest.mark.parametrize(
+    ("edits", "message"),
+    [
+        (
+            {"schemes/families/quality_upsampling.yaml": "output: ."},
+            "output: must name a sub-folder of the output folder",
+        ),
+        (
+            {"schemes/families/quality_upsampling.yaml": "output: ../up"},
+            "output: must name a sub-folder of the output folder",
+        ),
+        ({"schemes/profiles/...yaml": "PROFILE"}, "the name '..' cannot name a folder"),
+        ({"schemes/profiles/..yaml": "PROFILE"}, "the name '.' cannot name a folder"),
+        ({"schemes/weighting/.hidden.yaml": "SCHEME"}, "the name '.hidden' cannot name a folder"),
+        (
+            {"schemes/families/nested.yaml": "FAMILY_NESTED"},
+            "output: 'quality_upsampling' and 'quality_upsampling/deeper'",
+        ),
+    ],
+)
+def test_unsafe_names_and_outputs_are_refused_at_load(
+    tmp_path: Path, edits: dict[str, str], message: str
+) -> None:
+    """Spec names are safe path parts, outputs are sub-folders that never nest: one line."""
+    family = (REPO / "schemes" / "families" / f"{FAMILY}.yaml").read_text()
+    texts = {
+        "PROFILE": (REPO / "schemes" / "profiles" / "heavy_code.yaml").read_text(),
+        "SCHEME": (REPO / "schemes" / "weighting" / "gradual.yaml").read_text(),
+        "FAMILY_NESTED": family.replace(
+            "output: quality_upsampling\n", "output: quality_upsampling/deeper\n"
+        ).replace("quality_upsampling_launch", "nested_launch"),
+    }
+    resolved = {}
+    for path, text in edits.items():
+        if text.startswith("output:"):
+            text = family.replace("output: quality_upsampling\n", text + "\n")
+        resolved[path] = texts.get(text, text)
+    root = make_project(tmp_path, resolved)
+    out = tmp_path / "out"
+    code, _, err = invoke("generate", "--root", str(root), "--out", str(out))
+    assert code == 2 and err.count("\n") == 1, err
+    assert message in err
+    assert not out.exists()

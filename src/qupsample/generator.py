@@ -6,6 +6,7 @@ each atomically, so an error leaves the output folder as it was.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -337,13 +338,10 @@ def generate(
             for variant in variants
         }
     )
+    for file in files:
+        _inside(folder, file.path)
     for relative_dir in owned:
-        family_dir = folder / relative_dir
-        if family_dir.is_dir():
-            for path in sorted(family_dir.rglob("*")):
-                relative = path.relative_to(folder).as_posix()
-                if path.is_file() and relative not in expected:
-                    report.orphaned.append(relative)
+        report.orphaned += _orphans(folder, relative_dir, expected)
     for file in files:
         path = folder / file.path
         if _is_current(path, file):
@@ -361,9 +359,60 @@ def generate(
     return report
 
 
+def _inside(folder: Path, relative: str) -> None:
+    """Refuse to write or delete through a symbolic link below the output folder.
+
+    Every folder between `folder` and the file must be a real folder (or not exist yet),
+    so nothing generate writes or removes can land outside `folder`.
+    """
+    current = folder
+    for part in relative.split("/")[:-1]:
+        current = current / part
+        if current.is_symlink() or (current.exists() and not current.is_dir()):
+            what = "is a symbolic link" if current.is_symlink() else "is not a folder"
+            raise UserError(
+                located(
+                    str(current),
+                    None,
+                    f"{what}; generate writes only inside {folder}",
+                    "remove it, or generate elsewhere",
+                ),
+                Hint("or pass another {}", "--out DIR", 'out="DIR"'),
+            )
+
+
+def _orphans(folder: Path, relative_dir: str, expected: set[str]) -> list[str]:
+    """Files of a form's folder that generate would write but no spec produces any more.
+
+    Only regular files named as generate names them (`<profile>/<scheme>.yaml`,
+    `README.md`, `batch_run.sh`) are candidates; links are never followed or removed.
+    """
+    _inside(folder, f"{relative_dir}/x")
+    base = folder / relative_dir
+    if not base.is_dir():
+        return []
+    found = []
+    for current, folders, names in os.walk(base, followlinks=False):
+        depth = len(Path(current).relative_to(base).parts)
+        folders[:] = sorted(f for f in folders if depth == 0)  # profiles are one level down
+        for name in sorted(names):
+            path = Path(current) / name
+            ours = (depth == 0 and name in _FAMILY_FILES) or (depth == 1 and name.endswith(".yaml"))
+            relative = path.relative_to(folder).as_posix()
+            if ours and not path.is_symlink() and path.is_file() and relative not in expected:
+                found.append(relative)
+    return found
+
+
+_FAMILY_FILES = frozenset({"README.md", "batch_run.sh"})
+
+
 def _remove_empty_dirs(folder: Path) -> None:
-    if not folder.is_dir():
+    """Remove the empty profile folders generate left, then the form's folder if empty."""
+    if folder.is_symlink() or not folder.is_dir():
         return
-    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-        if path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
+    for child in sorted(folder.iterdir()):
+        if child.is_dir() and not child.is_symlink() and not any(child.iterdir()):
+            child.rmdir()
+    if not any(folder.iterdir()):
+        folder.rmdir()

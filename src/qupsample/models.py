@@ -338,9 +338,20 @@ class FamilyOutput(Spec):
 
 
 def _relative_folder(value: str) -> str:
-    if value.startswith("/") or ".." in value.split("/"):
-        raise ValueError(f"must be a folder inside the output folder, got {value!r}")
+    # A sub-folder of --out, spelled plainly: `quality_upsampling`, `launch/quality`.
+    parts = value.split("/")
+    if value.startswith("/") or any(not safe_name(part) for part in parts):
+        raise ValueError(
+            f"must name a sub-folder of the output folder (no '.', '..', leading dots,"
+            f" backslashes, NUL or absolute paths), got {short_repr(value)}"
+        )
     return value
+
+
+def safe_name(name: str) -> bool:
+    """Whether a name can be one path component: not empty, `.`, `..` or hidden, and
+    without a slash, backslash or NUL."""
+    return bool(name) and not name.startswith(".") and not any(c in name for c in "/\\\0")
 
 
 class Family(Spec):

@@ -26,6 +26,7 @@ from qupsample.models import (
     Scheme,
     Settings,
     placeholders,
+    safe_name,
 )
 from qupsample.yamlfiles import parse_yaml, read_text, validate
 
@@ -86,6 +87,13 @@ def _is_root(folder: Path) -> bool:
     return (folder / SCHEMES_DIR).is_dir() and (folder / TEMPLATES_DIR).is_dir()
 
 
+def _nested(a: str, b: str) -> bool:
+    """Whether one output folder lies inside the other (or is it)."""
+    pa, pb = a.split("/"), b.split("/")
+    shorter = min(len(pa), len(pb))
+    return pa[:shorter] == pb[:shorter] and a != b
+
+
 def builtin_root() -> Path:
     """The specs that ship with qupsample (in a wheel; in a checkout, the checkout's)."""
     for folder in (_BUNDLED, _CHECKOUT):
@@ -136,8 +144,17 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def load_spec(path: Path, model: type[M], root: Path) -> Loaded[M]:
-    """Read and validate one spec file."""
+    """Read and validate one spec file; its name (the file's stem) must be a safe path part."""
     where = _relative(path, root)
+    if not safe_name(path.stem):
+        raise SpecError(
+            located(
+                where,
+                None,
+                f"the name {path.stem!r} cannot name a folder or file of generated configs",
+                "rename the file: no leading dot, '.', '..', backslash or NUL",
+            )
+        )
     text = read_text(path, where, "create it")
     return Loaded(path.stem, where, validate(parse_yaml(text, where), model, where))
 
@@ -294,6 +311,16 @@ def load_project(root: Path | str | None = None) -> Project:
     for file in family_files:
         family = load_spec(file, Family, folder)
         for form in family.spec.outputs:
+            for other, owner in outputs.items():
+                if _nested(form.output, other):
+                    raise SpecError(
+                        located(
+                            family.file,
+                            "output",
+                            f"{form.output!r} and {other!r} ({owner}) nest",
+                            "give each family and form an output folder of its own, side by side",
+                        )
+                    )
             if form.output in outputs:
                 raise SpecError(
                     located(
