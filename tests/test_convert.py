@@ -158,3 +158,24 @@ def test_inclusion_only_offline_without_priors_says_what_to_run() -> None:
     )  # fmt: skip
     assert (code, out) == (2, "")
     assert "qupsample priors CONFIG -o priors.yaml" in err and err.count("\n") == 1
+
+
+def test_several_inputs_name_the_one_that_failed(tmp_path: Path) -> None:
+    """A failing input among several is named, and nothing is written."""
+    weighted = str(REPO / "generated" / FAMILY / "heavy_code" / "aggressive.yaml")
+    threshold = str(REPO / "generated" / "quality_thresholds" / "heavy_code" / "top10pct.yaml")
+    code, _, err = invoke("convert", weighted, threshold, "--offline", "--out", str(tmp_path))
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"error: {threshold}: ") and "(nothing was written)" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_keep_zero_applies_to_scheme_profile_pairs() -> None:
+    """`convert SCHEME:PROFILE --keep-zero` keeps the weight-0 buckets at weight 0."""
+    plain = yaml.safe_load(convert("aggressive:heavy_wiki", root=REPO).text)
+    kept = yaml.safe_load(convert("aggressive:heavy_wiki", root=REPO, keep_zero=True).text)
+    assert "30-50pct" not in plain["mix"]["all_dressed"]["politics"]
+    assert kept["mix"]["all_dressed"]["politics"]["30-50pct"] == {
+        "weight": 0.0,
+        "repetition_factor": 1.0,
+    }

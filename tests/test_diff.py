@@ -90,3 +90,13 @@ def test_diff_offline_refuses_weights_that_need_counts() -> None:
     assert (code, out) == (2, "")
     assert err.startswith("error: top10pct:heavy_code: weights need token counts")
     assert "drop --offline" in err
+
+
+def test_diff_table_groups_each_topic_once() -> None:
+    """Buckets only one side has are listed under their topic, not under a repeated one."""
+    code, out, _ = invoke(
+        "diff", "aggressive:heavy_code", "gradual:heavy_code", "--root", str(REPO)
+    )
+    assert code == 1
+    assert out.count("\n   software_development\n") == 1
+    assert "     top10pct " in out.split("   software_development\n")[1].split("\n   ")[0]

@@ -97,3 +97,15 @@ def test_cli_table_when_not_a_terminal_has_no_trailing_spaces(
     assert code == 0, err
     assert all(line == line.rstrip() and len(line) <= 100 for line in out.splitlines())
     assert "…" not in out
+
+
+def test_cli_table_follows_columns_when_piped(
+    mixes: tuple[Mix, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """COLUMNS=80 makes a piped table fit 80 columns, numbers whole."""
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = invoke(
+        "resolve", str(mixes[1]), "--training-tokens", "4000000", "--allow-repetition"
+    )
+    assert code == 0, err
+    assert max(len(line) for line in out.splitlines()) <= 80

@@ -617,8 +617,10 @@ def diff(
 
 
 def _width() -> int:
-    """The terminal's width; 100 columns when not printing to a terminal."""
-    return shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
+    """The terminal's width ($COLUMNS first); 100 columns when not printing to one."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return shutil.get_terminal_size((100, 24)).columns
+    return 100
 
 
 def _print_diff(result: MixDiff, tokens: bool) -> None:

@@ -94,7 +94,7 @@ def convert(
             input lacks a field the target form requires.
     """
     target = Target(to)
-    loaded = load_config(config, root=root)
+    loaded = load_config(config, root=root, keep_zero=keep_zero)
     experiment = loaded.experiment
     if target is Target.generation:
         from qupsample.priors import compute_priors
@@ -216,19 +216,26 @@ def convert_files(
                     Hint("convert it alone with {}", "-o FILE", 'output="FILE"'),
                 )
             destination = Path(out) / f"{name}.yaml"
-        converted = convert(
-            config,
-            to=to,
-            keep_zero=keep_zero,
-            offline=offline,
-            storage_options=storage_options,
-            priors=priors,
-            root=root,
-            usage_path=str(destination) if destination is not None else "FILE",
-            cache=cache,
-            refresh=refresh,
-            cache_dir=cache_dir,
-        )
+        try:
+            converted = convert(
+                config,
+                to=to,
+                keep_zero=keep_zero,
+                offline=offline,
+                storage_options=storage_options,
+                priors=priors,
+                root=root,
+                usage_path=str(destination) if destination is not None else "FILE",
+                cache=cache,
+                refresh=refresh,
+                cache_dir=cache_dir,
+            )
+        except UserError as exc:
+            # Several inputs: say which one failed (nothing is written then).
+            if len(configs) > 1 and not exc.message.startswith(f"{config}: "):
+                exc.message = f"{config}: {exc.message} (nothing was written)"
+                exc.args = (exc.message,)
+            raise
         results.append((converted, destination))
     seen: dict[Path, str] = {}
     for converted, destination in results:

@@ -98,11 +98,14 @@ ConfigInput = str | Path | Mapping[str, Any] | ExperimentConfig | OlmixConfig
 _PAIR = re.compile(r"^[^:/\\]+:[^:/\\]+$")
 
 
-def load_config(config: ConfigInput, *, root: Path | str | None = None) -> OlmixConfig:
+def load_config(
+    config: ConfigInput, *, root: Path | str | None = None, keep_zero: bool = False
+) -> OlmixConfig:
     """Any olmix config from a file path, a `SCHEME:PROFILE` pair, a mapping, or a model.
 
     A `SCHEME:PROFILE` string that is not an existing file is built in memory from the
-    specs of the project at `root` (found from the current folder by default).
+    specs of the project at `root` (found from the current folder by default), with its
+    weight-0 buckets when `keep_zero`.
 
     Raises:
         SpecError: the file is missing or not YAML, is none of the known forms, or
@@ -117,7 +120,7 @@ def load_config(config: ConfigInput, *, root: Path | str | None = None) -> Olmix
     path = Path(config)
     where = str(config)
     if isinstance(config, str) and _PAIR.match(config) and not path.exists():
-        return _built(config, root)
+        return _built(config, root, keep_zero)
     if isinstance(config, str) and ":" not in config and not path.exists():
         raise SpecError(
             located(
@@ -130,7 +133,7 @@ def load_config(config: ConfigInput, *, root: Path | str | None = None) -> Olmix
     return read_config(parse_yaml(read_text(path, where), where), where)
 
 
-def _built(pair: str, root: Path | str | None) -> OlmixConfig:
+def _built(pair: str, root: Path | str | None, keep_zero: bool = False) -> OlmixConfig:
     from qupsample.build import apply_overrides, build_config, find_target
     from qupsample.specs import load_project
 
@@ -138,7 +141,7 @@ def _built(pair: str, root: Path | str | None) -> OlmixConfig:
     project = load_project(root)
     settings, data_root = apply_overrides(project, None)
     target = find_target(project, scheme, profile)
-    config = build_config(project, target, settings, data_root)
+    config = build_config(project, target, settings, data_root, keep_zero)
     return OlmixConfig(Dialect.FLAT, f"{scheme}:{profile}", config)
 
 

@@ -111,7 +111,7 @@ def diff(
     mix_b = _resolve(b, tokens, counting, root)
     rows_a = {leaf.leaf: leaf for leaf in mix_a.leaves}
     rows_b = {leaf.leaf: leaf for leaf in mix_b.leaves}
-    names = list(dict.fromkeys([*rows_a, *rows_b]))
+    names = _tree_order([*rows_a, *rows_b])
     leaves = []
     for name in names:
         row_a, row_b = rows_a.get(name), rows_b.get(name)
@@ -125,6 +125,14 @@ def diff(
             )
         )
     return MixDiff(_label(a, mix_a), _label(b, mix_b), tuple(leaves))
+
+
+def _tree_order(leaves: list[str]) -> list[str]:
+    """Leaves once each, those of one parent together, parents in order of first sight."""
+    groups: dict[str, list[str]] = {}
+    for leaf in dict.fromkeys(leaves):
+        groups.setdefault(leaf.rpartition(":")[0], []).append(leaf)
+    return [leaf for group in groups.values() for leaf in group]
 
 
 def _label(config: ConfigInput, mix: Mix) -> str:
