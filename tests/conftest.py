@@ -54,6 +54,8 @@ def isolated_env(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "aws-config-absent"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "aws-credentials-absent"))
     monkeypatch.setenv("QUPSAMPLE_CACHE_DIR", str(home / "cache"))
+    # Tables follow $COLUMNS when piped: tests choose their width themselves.
+    monkeypatch.delenv("COLUMNS", raising=False)
     _clear_fsspec_instance_caches()
     yield
     _clear_fsspec_instance_caches()
