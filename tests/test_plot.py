@@ -255,3 +255,23 @@ def test_plot_cli_without_matplotlib_says_how_to_install(
     assert code == 2
     assert err == "error: plot: matplotlib is not installed — pip install 'qupsample[plot]'\n"
     assert not out.exists()
+
+
+def test_plot_of_the_eight_configs_needs_no_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Explicit weights need no storage: plot works with no credentials and no endpoint."""
+    from helpers import closed_port
+
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed_port()}")
+    configs = [
+        str(REPO / "generated" / "quality_upsampling" / p / f"{s}.yaml")
+        for p in PROFILES
+        for s in SCHEMES
+    ]
+    out = tmp_path / "mixes.png"
+    code, _, err = invoke("plot", *configs, "-o", str(out))
+    assert code == 0, err
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
