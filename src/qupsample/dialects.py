@@ -27,19 +27,18 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from qupsample.errors import SpecError, located
-from qupsample.models import (
-    DEFAULT_DTYPE,
+from qupsample.configs import (
     EvalConfig,
     ExperimentConfig,
     GenerationConfig,
     LaunchConfig,
     Priors,
-    Proxies,
     QualityConfig,
     SourceConfig,
     TopicConfig,
 )
+from qupsample.errors import SpecError, located
+from qupsample.models import DEFAULT_DTYPE, Proxies
 from qupsample.specs import load_proxies
 from qupsample.yamlfiles import parse_yaml, read_text, validation_message
 

@@ -1,7 +1,6 @@
-"""Pydantic models: the spec files under `schemes/` and the olmix launch config.
+"""Pydantic models of the spec files under `schemes/`, and the number types they share.
 
-Spec models forbid unknown fields. The launch config's entries (source, topic,
-quality) forbid them too; its top level lets olmix's other knobs pass through.
+Every model forbids unknown fields. The olmix config forms live in `configs.py`.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from qupsample.errors import short_repr, shorten
+from qupsample.errors import short_repr
 
 # Bytes per token of each dtype olmix writes token arrays in.
 DTYPE_SIZES: dict[str, int] = {"uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8}
@@ -71,6 +70,17 @@ PositiveInt = Annotated[StrictInt, Field(ge=1)]
 ChinchillaMultiple = Annotated[PositiveNumber, AfterValidator(_sane_multiple)]
 TokenCount = Annotated[StrictInt, Field(ge=0, le=MAX_TOKENS)]
 Name = Annotated[StrictStr, Field(min_length=1)]
+
+
+def _repeated(values: list[Any]) -> set[Any]:
+    """The values listed more than once, in one pass."""
+    seen: set[Any] = set()
+    repeated: set[Any] = set()
+    for value in values:
+        if value in seen:
+            repeated.add(value)
+        seen.add(value)
+    return repeated
 
 
 class Spec(BaseModel):
@@ -400,212 +410,3 @@ class EvalSuite(Spec):
             if not tasks:
                 raise ValueError(f"{family}: lists no tasks — add task_id: metric lines")
         return value
-
-
-# ------------------------------------------------------------ launch config
-
-
-def _exactly_one(entry: BaseModel, fields: tuple[str, ...]) -> None:
-    given = [f for f in fields if getattr(entry, f) is not None]
-    if len(given) != 1:
-        got = " and ".join(given) if given else "none"
-        raise ValueError(f"needs exactly one of {', '.join(fields)} (got {got})")
-
-
-def _unique_names(entries: list[Any] | None, what: str) -> None:
-    seen: set[str] = set()
-    for entry in entries or ():
-        if entry.name in seen:
-            raise ValueError(f"{what} {entry.name!r} appears twice — names must be unique")
-        seen.add(entry.name)
-
-
-def _repeated(values: list[Any]) -> set[Any]:
-    """The values listed more than once, in one pass."""
-    seen: set[Any] = set()
-    repeated: set[Any] = set()
-    for value in values:
-        if value in seen:
-            repeated.add(value)
-        seen.add(value)
-    return repeated
-
-
-def _distinct(paths: list[str]) -> list[str]:
-    repeated = _repeated(paths)
-    if repeated:
-        # Paths are long and differ at the end: show them whole, up to a sane length.
-        shown = shorten(repr(min(repeated)), 300)
-        raise ValueError(f"{shown} is listed twice — list each path once")
-    return paths
-
-
-Paths = Annotated[list[Name], Field(min_length=1), AfterValidator(_distinct)]
-
-
-class QualityConfig(Spec):
-    """A quality bucket of a topic (or source): its globs and optional weight."""
-
-    name: Name
-    paths: Paths
-    weight: Weight | None = None
-    max_repetition_factor: PositiveNumber | None = None
-
-
-class TopicConfig(Spec):
-    """A topic of a source: plain paths or quality buckets."""
-
-    name: Name
-    weight: Weight | None = None
-    max_repetition_factor: PositiveNumber | None = None
-    max_topic_ratio: PositiveNumber | None = None
-    paths: Paths | None = None
-    quality: list[QualityConfig] | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> TopicConfig:
-        _exactly_one(self, ("paths", "quality"))
-        _unique_names(self.quality, "quality bucket")
-        return self
-
-
-class SourceConfig(Spec):
-    """A source of the mix: plain paths, topics or quality buckets."""
-
-    name: Name
-    weight: Weight | None = None
-    max_repetition_factor: PositiveNumber | None = None
-    paths: Paths | None = None
-    topics: list[TopicConfig] | None = None
-    quality: list[QualityConfig] | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> SourceConfig:
-        _exactly_one(self, ("paths", "topics", "quality"))
-        _unique_names(self.topics, "topic")
-        _unique_names(self.quality, "quality bucket")
-        return self
-
-
-class ExperimentConfig(BaseModel):
-    """An olmix experiment (launch) config; olmix's other knobs pass through unchanged."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    name: Name
-    description: str = ""
-    budget: str | None = None
-    workspace: str | None = None
-    cluster: str | None = None
-    priority: str | None = None
-    proxy_model_id: str | None = None
-    tokenizer: str | None = None
-    chinchilla_multiple: ChinchillaMultiple | None = None
-    nodes: PositiveInt | None = None
-    gpus: PositiveInt | None = None
-    global_batch_size: PositiveInt | None = None
-    variants: PositiveInt | None = None
-    seed: StrictInt | None = None
-    minimum_weight: Weight | None = None
-    dtype: Dtype | None = None
-    sequence_length: PositiveInt | None = None
-    preemptible: bool | None = None
-    sources: list[SourceConfig] = Field(min_length=1)
-    mix: dict[str, Any] | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> ExperimentConfig:
-        _unique_names(self.sources, "source")
-        return self
-
-
-# ------------------------------------------------ current olmix (read and written)
-
-Priority = Literal["low", "normal", "high", "urgent"]
-NonNegativeInt = TokenCount
-
-
-class _Open(BaseModel):
-    """olmix's own sections keep knobs qupsample does not model (passed through)."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-
-class InfraConfig(_Open):
-    """`infra:` of a current olmix launch config: where and on what the run goes."""
-
-    budget: Name
-    workspace: Name
-    cluster: Name
-    priority: Priority = "normal"
-    preemptible: bool = True
-    nodes: PositiveInt = 1
-    gpus: PositiveInt
-    weka: bool = False
-    shared_filesystem: bool = False
-    wandb_debug: bool = False
-
-
-class TrainingConfig(_Open):
-    """`training:` of a current olmix launch config: the proxy run."""
-
-    proxy_model_id: Name
-    tokenizer: Name
-    chinchilla_multiple: ChinchillaMultiple
-    seed: StrictInt
-    device_batch_size: PositiveInt = 4
-    global_batch_size: PositiveInt | None = None
-    checkpoint_path: str | None = None
-    train_type: Literal["pretrain", "anneal"] = "pretrain"
-    eval_interval: PositiveInt = 1000
-    no_eval: bool = False
-    instance_filter: Any = None
-
-
-class DataConfig(Spec):
-    """`data:` of current olmix configs: the sources (weights live in `mix:`)."""
-
-    sources: list[SourceConfig] = Field(min_length=1)
-    dtype: Dtype = "uint32"
-
-    @model_validator(mode="after")
-    def _check(self) -> DataConfig:
-        _unique_names(self.sources, "source")
-        return self
-
-
-class EvalConfig(_Open):
-    """`eval:` of a current olmix launch config: in-loop task families."""
-
-    type: Name = "inloop"
-    tasks: dict[Name, dict[Name, Name]] = {}
-
-
-class LaunchConfig(_Open):
-    """A current olmix launch config (`olmix launch run --variants FILE`)."""
-
-    name: Name
-    description: str = ""
-    infra: InfraConfig
-    training: TrainingConfig
-    data: DataConfig
-    eval: EvalConfig
-    mix: dict[str, Any] | None = None
-    group_id: str | None = None
-
-
-class Priors(Spec):
-    """olmix's `priors:` block: token counts (and relative sizes) per data leaf."""
-
-    relative_sizes: dict[Name, Number] = {}
-    token_counts: dict[Name, NonNegativeInt] = {}
-
-
-class GenerationConfig(_Open):
-    """olmix's generation config (`olmix generate --config FILE`)."""
-
-    name: Name
-    data: DataConfig
-    priors: Priors | None = None
-    swarm: dict[str, Any] | None = None
-    max_tokens: Annotated[StrictInt, Field(ge=1, le=MAX_TOKENS)] | None = None

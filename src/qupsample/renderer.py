@@ -25,16 +25,13 @@ import jinja2.meta
 from pydantic import ValidationError
 
 from qupsample.build import Target, apply_overrides, build_config, find_target
+from qupsample.configs import ExperimentConfig
 from qupsample.counts import Counting
 from qupsample.dialects import launch_document
 from qupsample.errors import RenderError, located
 from qupsample.files import write_atomic
 from qupsample.mixblock import rounding_note
-from qupsample.models import (
-    ExperimentConfig,
-    Settings,
-    vigintile_label,
-)
+from qupsample.models import Settings, vigintile_label
 from qupsample.resolve import PriorsInput, mix_tree
 from qupsample.specs import Project, load_eval_suite, load_project, load_proxies, suggest
 from qupsample.tables import human_count

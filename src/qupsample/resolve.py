@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from qupsample.configs import ExperimentConfig, QualityConfig
 from qupsample.counts import Counting, count_globs
 from qupsample.dialects import (
     ConfigInput,
@@ -42,12 +43,7 @@ from qupsample.errors import (
 )
 from qupsample.mix import LeafRow, Mix, PathRow
 from qupsample.mixblock import MixLeaf, flatten_mix
-from qupsample.models import (
-    DTYPE_SIZES,
-    MAX_TOKENS,
-    ExperimentConfig,
-    QualityConfig,
-)
+from qupsample.models import DTYPE_SIZES, MAX_TOKENS
 from qupsample.specs import load_proxies
 from qupsample.weights import (
     Entry,
