@@ -24,7 +24,7 @@ from qupsample.models import (
     Spec,
     TokenCount,
     Weight,
-    _repeated,
+    repeated_values,
 )
 
 
@@ -44,7 +44,7 @@ def _unique_names(entries: list[Any] | None, what: str) -> None:
 
 
 def _distinct(paths: list[str]) -> list[str]:
-    repeated = _repeated(paths)
+    repeated = repeated_values(paths)
     if repeated:
         # Paths are long and differ at the end: show them whole, up to a sane length.
         shown = shorten(repr(min(repeated)), 300)

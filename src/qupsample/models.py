@@ -72,7 +72,7 @@ TokenCount = Annotated[StrictInt, Field(ge=0, le=MAX_TOKENS)]
 Name = Annotated[StrictStr, Field(min_length=1)]
 
 
-def _repeated(values: list[Any]) -> set[Any]:
+def repeated_values(values: list[Any]) -> set[Any]:
     """The values listed more than once, in one pass."""
     seen: set[Any] = set()
     repeated: set[Any] = set()
@@ -108,7 +108,7 @@ class Bucket(Spec):
     @field_validator("vigintiles")
     @classmethod
     def _no_repeats(cls, value: list[int] | None) -> list[int] | None:
-        repeated = _repeated(value or [])
+        repeated = repeated_values(value or [])
         if repeated:
             raise ValueError(f"vigintile {min(repeated)} is listed twice")
         return value
