@@ -469,3 +469,35 @@ def test_cache_dir_flag_naming_a_file_is_one_line(tmp_path: Path) -> None:
     assert_one_error_line(code, out, err, "--cache-dir", "is not a folder")
     mix = resolve(_local_config(tmp_path / "again"), cache_dir=tmp_path / "cache")
     assert mix.paths[0].tokens == 10
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("name: x\nsources: [{name: a, weight: " + "9" * 5000 + ", paths: [p]}]\n", "4300 digits"),
+        ("? [a, b]\n: 1\n", "unhashable type"),
+        (
+            "name: x\ndata: {sources: [{name: a, weight: 1, paths: [p]}]}\n"
+            "swarm: {minimum_weight: 1.0e+301, seed: 1}\nmax_tokens: 100\n",
+            "swarm.minimum_weight: must be at most 1e+300",
+        ),
+    ],
+)
+def test_values_no_python_can_take_are_one_line(tmp_path: Path, text: str, fragment: str) -> None:
+    """A 5000-digit number, a list as a key, an absurd swarm weight: exit 2, one line."""
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    code, out, err = invoke("resolve", str(path), "--offline")
+    assert (code, out) == (2, ""), err
+    assert err.count("\n") == 1 and fragment in err
+    assert len(err) < 400
+
+
+def test_priors_mapping_with_an_absurd_count_is_one_line() -> None:
+    """priors={'leaf': 10**5000} from Python is a UserError with a short view of the value."""
+    from qupsample.errors import UserError
+    from qupsample.resolve import resolve
+
+    config = REPO / "generated" / "quality_upsampling" / "heavy_code" / "aggressive.yaml"
+    with pytest.raises(UserError, match=r"priors: token_counts\.a: .*about 5001 digits"):
+        resolve(config, offline=True, priors={"a": 10**5000})

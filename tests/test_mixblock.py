@@ -300,7 +300,7 @@ def test_flatten_scalar_shorthand_flat_keys_and_missing_weight() -> None:
         ({"weight": 1}, r"the mix itself has no weight"),
         ({"a::b": 1}, r"bad name 'a::b'"),
         ({3: 1}, r"bad name 3"),
-        ({"a": "x" * 500}, r"got 'xxxx.*\.\.\.$"),
+        ({"a": "x" * 500}, r"got 'x+\.\.\.x+'$"),
     ],
 )
 def test_flatten_rejects_bad_blocks_in_one_line(mix: Any, message: str) -> None:

@@ -37,10 +37,10 @@ from qupsample.configs import (
     SourceConfig,
     TopicConfig,
 )
-from qupsample.errors import SpecError, located
+from qupsample.errors import SpecError, located, short_repr
 from qupsample.models import DEFAULT_DTYPE, Proxies
 from qupsample.specs import load_proxies
-from qupsample.yamlfiles import parse_yaml, read_text, validation_message
+from qupsample.yamlfiles import parse_yaml, read_text, validate, validation_message
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -168,22 +168,26 @@ def detect_dialect(data: Any, where: str) -> Dialect:
 def read_config(data: Any, where: str) -> OlmixConfig:
     """A parsed olmix config of any form, validated and read into an `OlmixConfig`."""
     dialect = detect_dialect(data, where)
-    priors = _validate(data["priors"], Priors, where, "priors") if "priors" in data else None
+    priors = validate(data["priors"], Priors, where, "priors") if "priors" in data else None
     counts = dict(priors.token_counts) if priors is not None else None
     if dialect is Dialect.FLAT:
-        flat = _validate(data, ExperimentConfig, where)
+        flat = validate(data, ExperimentConfig, where)
         return OlmixConfig(dialect, where, flat, mix=flat.mix, token_counts=counts)
     if dialect is Dialect.LAUNCH:
-        launch = _validate(data, LaunchConfig, where)
+        launch = validate(data, LaunchConfig, where)
         infra, training = launch.infra, launch.training
         settings = {f: getattr(infra, f) for f in INFRA_FIELDS if f in infra.model_fields_set}
         settings |= {f: getattr(training, f) for f in TRAINING_FIELDS}
-        experiment = ExperimentConfig(
-            name=launch.name,
-            description=launch.description,
-            sources=launch.data.sources,
-            dtype=launch.data.dtype,
-            **{k: v for k, v in settings.items() if v is not None},
+        experiment = validate(
+            {
+                "name": launch.name,
+                "description": launch.description,
+                "sources": launch.data.sources,
+                "dtype": launch.data.dtype,
+                **{k: v for k, v in settings.items() if v is not None},
+            },
+            ExperimentConfig,
+            where,
         )
         notes = _ignored_data_fields(launch.data.sources, where)
         notes += _dtype_note(launch.data.dtype, training.tokenizer, where, launch.data)
@@ -208,22 +212,31 @@ def read_config(data: Any, where: str) -> OlmixConfig:
             eval=launch.eval,
             notes=tuple(notes),
         )
-    generation = _validate(data, GenerationConfig, where)
+    generation = validate(data, GenerationConfig, where)
     swarm = generation.swarm or {}
     minimum = swarm.get("minimum_weight")
     seed = swarm.get("seed")
     if minimum is not None and not (_is_number(minimum) and 0 <= minimum < math.inf):
         raise SpecError(
-            located(where, "swarm.minimum_weight", f"must be a finite number >= 0, got {minimum!r}")
+            located(
+                where,
+                "swarm.minimum_weight",
+                f"must be a finite number >= 0, got {short_repr(minimum)}",
+            )
         )
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-        raise SpecError(located(where, "swarm.seed", f"must be an integer, got {seed!r}"))
-    experiment = ExperimentConfig(
-        name=generation.name,
-        sources=generation.data.sources,
-        dtype=generation.data.dtype,
-        minimum_weight=minimum,
-        seed=seed,
+        raise SpecError(located(where, "swarm.seed", f"must be an integer, got {short_repr(seed)}"))
+    experiment = validate(
+        {
+            "name": generation.name,
+            "sources": generation.data.sources,
+            "dtype": generation.data.dtype,
+            "minimum_weight": minimum,
+            "seed": seed,
+        },
+        ExperimentConfig,
+        where,
+        "swarm",
     )
     notes = _ignored_data_fields(generation.data.sources, where)
     notes += _ignored_top_level(generation, where)
@@ -259,19 +272,7 @@ def read_priors(path: Path | str) -> dict[str, int]:
                 "write it with `qupsample priors CONFIG -o FILE` (or olmix priors compute)",
             )
         )
-    return dict(_validate(block, Priors, where, field).token_counts)
-
-
-def _validate(data: Any, model: type[M], where: str, field: str | None = None) -> M:
-    if not isinstance(data, Mapping):
-        raise SpecError(located(where, field, "must be a mapping"))
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        message = validation_message(where, exc, model)
-        if field:
-            message = message.replace(f"{where}: ", f"{where}: {field}.", 1)
-        raise SpecError(message) from None
+    return dict(validate(block, Priors, where, field).token_counts)
 
 
 def _ignored_top_level(

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qupsample.errors import SpecError, WeightError, located
+from qupsample.errors import SpecError, WeightError, located, short_repr
 from qupsample.weights import Entry, LeafShare, check_tree, round_group, walk_leaves
 from qupsample.yamltext import yaml_block
 
@@ -159,8 +159,8 @@ def _number(value: Any, where: str, field: str, positive: bool) -> float:
         ok = ok and math.isfinite(number) and (number > 0 if positive else number >= 0)
     if not ok:
         bound = "> 0" if positive else ">= 0"
-        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-        raise SpecError(located(where, field, f"must be a finite number {bound}, got {shown}"))
+        what = f"must be a finite number {bound}, got {short_repr(value)}"
+        raise SpecError(located(where, field, what))
     return number
 
 
@@ -195,7 +195,12 @@ def _flatten(
             continue
         if not isinstance(key, str) or not key or any(not part for part in key.split(":")):
             raise SpecError(
-                located(where, "mix", f"bad name {key!r}", "use names like source:topic:bucket")
+                located(
+                    where,
+                    "mix",
+                    f"bad name {short_repr(key)}",
+                    "use names like source:topic:bucket",
+                )
             )
         path = (*prefix, *key.split(":"))
         field = "mix." + ".".join(path)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from qupsample.configs import ExperimentConfig, QualityConfig
+from qupsample.configs import ExperimentConfig, Priors, QualityConfig
 from qupsample.counts import Counting, count_globs
 from qupsample.dialects import (
     ConfigInput,
@@ -54,6 +54,7 @@ from qupsample.weights import (
     shares_from_leaf_weights,
     walk_leaves,
 )
+from qupsample.yamlfiles import validate
 
 PriorsInput = Mapping[str, int] | Path | str
 # How far olmix's leaf weights may sum from 1, and data weights differ from the mix.
@@ -152,22 +153,7 @@ def priors_counts(given: PriorsInput | None) -> dict[str, int] | None:
     if given is None:
         return None
     if isinstance(given, Mapping):
-        counts: dict[str, int] = {}
-        for key, value in given.items():
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or not 0 <= value <= MAX_TOKENS
-            ):
-                raise UserError(
-                    located(
-                        "priors",
-                        str(key),
-                        f"must be a token count 0..{MAX_TOKENS:.0e}, got {value!r}",
-                    )
-                )
-            counts[str(key)] = value
-        return counts
+        return dict(validate({"token_counts": dict(given)}, Priors, "priors").token_counts)
     return read_priors(given)
 
 

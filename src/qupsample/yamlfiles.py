@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,7 +44,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
         key = loader.construct_object(key_node, deep=True)
         if key in mapping:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
+                None, None, f"duplicate key {short_repr(key)}", key_node.start_mark
             )
         mapping[key] = loader.construct_object(value_node, deep=True)
     return mapping
@@ -202,6 +203,11 @@ def parse_yaml(text: str, where: str) -> Any:
         raise SpecError(
             located(where, None, shorten(str(exc), 200), "fix the YAML syntax")
         ) from None
+    except (ValueError, TypeError) as exc:
+        # PyYAML's constructors: an integer too long for Python to read (over 4300
+        # digits), or a key that cannot be a mapping key (`? [a, b]`).
+        what = shorten(" ".join(str(exc).split()), 120)
+        raise SpecError(located(where, None, f"cannot read a value: {what}", "fix it")) from None
 
 
 def _field_names(model: type[BaseModel]) -> set[str]:
@@ -240,16 +246,24 @@ def validation_message(where: str, exc: ValidationError, model: type[BaseModel])
     return located(where, field, what + more, fix)
 
 
-def validate(data: Any, model: type[M], where: str) -> M:
-    """Validate parsed data against `model`; errors become one-line `SpecError`s."""
-    if data is None:
+def validate(data: Any, model: type[M], where: str, field: str | None = None) -> M:
+    """Validate parsed data against `model`; errors become one-line `SpecError`s.
+
+    `field` names where the data sits in its file (`priors`, `data`); errors are then
+    located below it. A whole file (no `field`) that is empty counts as an empty mapping.
+    """
+    if data is None and field is None:
         data = {}
-    if not isinstance(data, dict):
-        raise SpecError(located(where, None, "expected a mapping at the top level"))
+    if not isinstance(data, Mapping):
+        what = "must be a mapping" if field else "expected a mapping at the top level"
+        raise SpecError(located(where, field, what))
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(validation_message(where, exc, model)) from None
+        message = validation_message(where, exc, model)
+        if field:
+            message = message.replace(f"{where}: ", f"{where}: {field}.", 1)
+        raise SpecError(message) from None
 
 
 def read_text(path: Path, where: str, fix: str = "check the path") -> str:
