@@ -35,7 +35,7 @@ from qupsample.resolve import (
     mix_tree,
     priors_counts,
 )
-from qupsample.specs import load_eval_suite, load_project
+from qupsample.specs import load_eval_suite, load_project, load_proxies
 from qupsample.weights import walk_leaves
 from qupsample.yamltext import comment_text, yaml_block
 
@@ -119,8 +119,9 @@ def convert(
         document = generation_document(
             experiment,
             {name: counts[name] for name in leaves},
-            max_tokens=loaded.max_tokens or config_training_tokens(experiment),
+            max_tokens=loaded.max_tokens or config_training_tokens(experiment, root=root),
             swarm=loaded.swarm,
+            proxies=load_proxies(root),
         )
         body = yaml_block(document)
         note = "olmix's generation config (olmix generate --config FILE --base BASE)"
@@ -137,7 +138,14 @@ def convert(
                 suite = load_eval_suite(load_project(root), "inloop").spec
                 tasks, kind = suite.tasks, suite.type
             body = yaml_block(
-                launch_document(experiment, mix, tasks, eval_type=kind, where=loaded.where),
+                launch_document(
+                    experiment,
+                    mix,
+                    tasks,
+                    eval_type=kind,
+                    where=loaded.where,
+                    proxies=load_proxies(root),
+                ),
                 fixed=True,
             )
             note = "current olmix's launch config"

@@ -410,6 +410,7 @@ def launch_document(
     *,
     eval_type: str = "inloop",
     where: str | None = None,
+    proxies: Proxies | None = None,
 ) -> dict[str, Any]:
     """A current olmix launch config as plain data, checked against olmix's schema.
 
@@ -419,6 +420,7 @@ def launch_document(
         eval_tasks: the in-loop task families (`family -> task id -> metric`).
         eval_type: the eval section's `type`.
         where: the name to show in errors (default: the config's name).
+        proxies: the project's tokenizer dtypes (default: found from the current folder).
 
     Raises:
         SpecError: a field current olmix requires is missing (e.g. no `budget`).
@@ -431,7 +433,7 @@ def launch_document(
     document |= {
         "infra": infra,
         "training": training,
-        "data": {"sources": data_sources(config.sources, mix), "dtype": dtype_of(config)},
+        "data": {"sources": data_sources(config.sources, mix), "dtype": dtype_of(config, proxies)},
         "eval": {"type": eval_type, "tasks": {k: dict(v) for k, v in eval_tasks.items()}},
         "mix": dict(mix),
     }
@@ -446,6 +448,7 @@ def generation_document(
     max_tokens: int,
     swarm: Mapping[str, Any] | None = None,
     where: str | None = None,
+    proxies: Proxies | None = None,
 ) -> dict[str, Any]:
     """An olmix generation config as plain data: data, priors, swarm, max_tokens.
 
@@ -461,7 +464,7 @@ def generation_document(
             swarm_block["minimum_weight"] = config.minimum_weight
     document = {
         "name": config.name,
-        "data": {"sources": data_sources(config.sources), "dtype": dtype_of(config)},
+        "data": {"sources": data_sources(config.sources), "dtype": dtype_of(config, proxies)},
         "priors": priors_block(token_counts),
         "swarm": swarm_block,
         "max_tokens": max_tokens,

@@ -229,7 +229,9 @@ def render_target(
         return text
     suite = load_eval_suite(project, target.family.spec.eval)
     mix = mix_tree(config, keep_zero=keep_zero, counting=counting)
-    document = launch_document(config, mix, suite.spec.tasks, eval_type=suite.spec.type)
+    document = launch_document(
+        config, mix, suite.spec.tasks, eval_type=suite.spec.type, proxies=proxies
+    )
     header["eval_file"] = suite.file
     context["document"] = yaml_block(document, fixed=True)
     context["launch"] = document
