@@ -209,6 +209,7 @@ def convert_files(
             Hint("use {} (one file per config)", "--out DIR", 'out="DIR"'),
         )
     inputs = {Path(c).resolve() for c in configs if Path(c).exists()}
+    priors = priors_counts(priors)  # read a priors file once for every config
     results: list[tuple[Converted, Path | None]] = []
     for config in configs:
         destination = Path(output) if output is not None else None

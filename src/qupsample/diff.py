@@ -11,7 +11,7 @@ from typing import Any
 from qupsample.counts import Counting
 from qupsample.dialects import ConfigInput
 from qupsample.errors import Hint, UserError, located
-from qupsample.resolve import Mix, PriorsInput, resolve
+from qupsample.resolve import Mix, PriorsInput, priors_counts, resolve
 
 # Weights closer than this are equal: the rounding of a written mix: block (10
 # decimals a level) and float noise, far below the printed precision.
@@ -106,7 +106,7 @@ def diff(
     or with `tokens` (which also compares each leaf's available tokens); `offline`
     never lists it.
     """
-    counting = Counting(storage_options, offline, priors, cache, refresh, cache_dir)
+    counting = Counting(storage_options, offline, priors_counts(priors), cache, refresh, cache_dir)
     mix_a = _resolve(a, tokens, counting, root)
     mix_b = _resolve(b, tokens, counting, root)
     rows_a = {leaf.leaf: leaf for leaf in mix_a.leaves}

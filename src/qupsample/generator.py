@@ -19,7 +19,7 @@ from qupsample.files import write_atomic
 from qupsample.mixblock import rounding_note
 from qupsample.models import Settings, vigintile_label
 from qupsample.renderer import find_template, render_target, render_template, uses_document
-from qupsample.resolve import PriorsInput
+from qupsample.resolve import PriorsInput, priors_counts
 from qupsample.specs import FamilySpecs, Project, load_project, only_family
 
 
@@ -324,7 +324,9 @@ def generate(
         variants,
         keep_zero,
         template=template,
-        counting=Counting(storage_options, offline, priors, cache, refresh, cache_dir),
+        counting=Counting(
+            storage_options, offline, priors_counts(priors), cache, refresh, cache_dir
+        ),
     )
     report = GenerateReport(folder, project.describe())
     expected = {file.path for file in files}
