@@ -241,10 +241,10 @@ def convert_files(
             )
         except UserError as exc:
             # Several inputs: say which one failed (nothing is written then).
-            if len(configs) > 1 and not exc.message.startswith(f"{config}: "):
-                exc.message = f"{config}: {exc.message} (nothing was written)"
-                exc.args = (exc.message,)
-            raise
+            if len(configs) == 1 or exc.message.startswith(f"{config}: "):
+                raise
+            message = f"{config}: {exc.message} (nothing was written)"
+            raise type(exc)(message, *exc.hints) from None
         results.append((converted, destination))
     seen: dict[Path, str] = {}
     for converted, destination in results:
