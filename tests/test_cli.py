@@ -103,8 +103,8 @@ def test_set_proxy_model_changes_field_and_token_count() -> None:
     assert len(after) == len(before)
     assert [(a, b) for a, b in zip(before, after, strict=True) if a != b] == [
         (
-            "# Expected training tokens: 0.5 x 20 x 14M = 140M",
-            "# Expected training tokens: 0.5 x 20 x 60M = 600M",
+            "# Expected training tokens: 0.5 x 20 x 13,895,808 = 138,958,080 (nominal 140M)",
+            "# Expected training tokens: 0.5 x 20 x 57,422,208 = 574,222,080 (nominal 600M)",
         ),
         ("proxy_model_id: olmo3_14m", "proxy_model_id: olmo3_60m"),
     ]
@@ -116,7 +116,10 @@ def test_set_numbers_are_read_as_numbers() -> None:
     assert code == 0
     config = yaml.safe_load(stdout)
     assert (config["chinchilla_multiple"], config["seed"]) == (1, 7)
-    assert "# Expected training tokens: 1 x 20 x 14M = 280M" in stdout.splitlines()
+    assert (
+        "# Expected training tokens: 1 x 20 x 13,895,808 = 277,916,160 (nominal 280M)"
+        in stdout.splitlines()
+    )
 
 
 @pytest.mark.parametrize(

@@ -126,7 +126,7 @@ def test_convert_to_generation_and_flat(priors_file: Path) -> None:
     plan = REPO / "generated" / "quality_thresholds" / "heavy_code" / "top30pct.yaml"
     generation = yaml.safe_load(convert(plan, to="generation", priors=priors_file).text)
     GenerationConfig.model_validate(generation)
-    assert generation["max_tokens"] == 140_000_000
+    assert generation["max_tokens"] == 138_958_080  # the trainer's olmo3_14m x 0.5
     assert generation["swarm"] == {"seed": 42, "variants": 1, "minimum_weight": 0.0001}
     counts = generation["priors"]["token_counts"]
     assert list(counts) == sorted(counts)

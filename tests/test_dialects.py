@@ -21,7 +21,7 @@ import pytest
 import typer.main
 import typer.testing
 import yaml
-from helpers import invoke
+from helpers import assert_one_error_line, invoke
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -31,8 +31,9 @@ from qupsample.errors import SpecError, UserError
 from qupsample.mixblock import MixLeaf, flatten_mix
 from qupsample.resolve import resolve
 
-# 20 x 14M parameters x 0.5: the budget of every launch and flat config below.
-BUDGET = 140_000_000
+# int(20 x 13,895,808 non-embedding parameters x 0.5): what the trainer trains for
+# olmo3_14m with dolma2, the budget of every launch and flat config below.
+BUDGET = 138_958_080
 INFRA = "infra: {budget: ai2/oe-base, workspace: ai2/oe-data, cluster: ai2/jupiter, gpus: 1}\n"
 TRAINING = (
     "training: {proxy_model_id: olmo3_14m, tokenizer: dolma2, chinchilla_multiple: 0.5, seed: 42}\n"
@@ -204,17 +205,6 @@ FLAT_CASES = [
         {"web:sci:hi": 1 / 4, "web:sci:lo": 1 / 12, "web:code": 1 / 6, "wiki": 1 / 2},
     ),
     Case(
-        "sibling-without-weight-counts-0",
-        FLAT
-        + dedent("""
-        name: f-unweighted-sibling
-        sources:
-          - {name: web, weight: 1, paths: [data/web/*.npy]}
-          - {name: wiki, paths: [data/wiki/*.npy]}
-        """),
-        {"web": 1.0, "wiki": 0.0},
-    ),
-    Case(
         "zero-weight-subtree-needs-no-counts",
         FLAT
         + dedent("""
@@ -331,6 +321,29 @@ FLAT_CASES = [
 def test_flat_configs_resolve_offline(case: Case, tmp_path: Path) -> None:
     """Plan-era flat configs resolve offline to the hand-computed leaf weights."""
     check_case(case, tmp_path, Dialect.FLAT)
+
+
+def test_sibling_without_weight_among_weighted_is_refused(tmp_path: Path) -> None:
+    """A source without a weight beside weighted ones is never silently 0: exit 2 naming
+    the node and both fixes."""
+    path = write(
+        tmp_path,
+        FLAT
+        + dedent("""
+        name: f-unweighted-sibling
+        sources:
+          - {name: web, weight: 1, paths: [data/web/*.npy]}
+          - {name: wiki, paths: [data/wiki/*.npy]}
+        """),
+    )
+    code, out, err = invoke("resolve", path, "--offline")
+    assert_one_error_line(
+        code,
+        out,
+        err,
+        f"{path}: mix: wiki has no weight while its sibling web has one",
+        "give every source a weight, or drop the weights of all to split by token counts",
+    )
 
 
 def test_flat_config_keeps_plan_era_fields_quietly(tmp_path: Path) -> None:
@@ -775,8 +788,10 @@ GENERATION_CASES = [
           relative_sizes: {web: 0.9, wiki: 0.1}
           token_counts: {web: 2000000, wiki: 2000000, books: 9000000}
         """),
-        # Counts decide, not relative_sizes; a count for a leaf not in data is unused.
+        # Counts decide, not relative_sizes; a count for a leaf not in data is unused,
+        # and said (one finding).
         {"web": 0.5, "wiki": 0.5},
+        mismatches=1,
         budget=1_000_000,
     ),
     Case(
@@ -1306,7 +1321,8 @@ def test_all_four_mismatches_at_once_and_strict(tmp_path: Path) -> None:
     assert "no entry for data leaf web:lo" in lines[0]
     assert "wikipedia names no data leaf" in lines[1]
     assert "sum to 0.625, not 1" in lines[2]
-    assert "weights disagree with the mix for web:hi, wiki" in lines[3]
+    # Partial data weights (web has none, wiki has one) cannot be read as a mix at all.
+    assert "data: weights disagree with the mix: they cannot be read as one" in lines[3]
     assert lines[4] == "l-four: 4 mix/data mismatch(es) (--strict)"
 
 

@@ -10,6 +10,7 @@ from helpers import REPO, invoke
 from qupsample.counts import Counting
 from qupsample.errors import Hint, UserError
 from qupsample.resolve import mix_tree
+from qupsample.specs import open_project
 
 THRESHOLD = REPO / "generated" / "quality_thresholds" / "heavy_code" / "top10pct.yaml"
 
@@ -34,7 +35,7 @@ def test_hint_renders_for_python_and_for_commands_that_have_the_option() -> None
 def test_library_errors_name_api_parameters_not_flags() -> None:
     """From Python, a config needing counts names priors= and offline=, never a flag."""
     with pytest.raises(UserError) as caught:
-        mix_tree(THRESHOLD, counting=Counting(offline=True))
+        mix_tree(THRESHOLD, open_project(REPO), counting=Counting(offline=True))
     message = str(caught.value)
     assert 'priors="priors.yaml"' in message and "offline=True" in message
     assert "--" not in message.replace("qupsample priors CONFIG -o", "")

@@ -378,7 +378,7 @@ def test_sweep_names_and_settings_follow_the_value(tmp_path: Path) -> None:
     root = make_project(tmp_path, profiles=["heavy_code"])
     out = tmp_path / "sweeps"
     generate(out, root=root, sweep=("chinchilla_multiple", ["0.5", "1", "2"]))
-    for value, tokens in (("0.5", "140M"), ("1", "280M"), ("2", "560M")):
+    for value, tokens in (("0.5", "138,958,080"), ("1", "277,916,160"), ("2", "555,832,320")):
         path = (
             out
             / "quality_upsampling"
@@ -390,7 +390,7 @@ def test_sweep_names_and_settings_follow_the_value(tmp_path: Path) -> None:
         config = yaml.safe_load(text)
         assert config["name"] == f"quality-upsampling-gradual-heavy-code-{value}"
         assert str(config["chinchilla_multiple"]) == value
-        assert f"x 20 x 14M = {tokens}\n" in text
+        assert f"x 20 x 13,895,808 = {tokens} (nominal" in text
         # With --out, the usage line shows the file where it really is.
         assert (
             f"# Usage: olmix launch run --config {out.as_posix()}/quality_upsampling/"

@@ -82,7 +82,7 @@ def test_repr_is_one_short_line() -> None:
     leaves = len(mix.leaves)
     assert repr(mix) == (
         f"Mix('quality-upsampling-aggressive-heavy-code', {leaves} leaves,"
-        " 140,000,000 training tokens, feasibility unknown: no token counts)"
+        " 138,958,080 training tokens, feasibility unknown: no token counts)"
     )
     assert repr(counted_mix(1_000, wiki=1, arxiv=1)) == (
         "Mix('notebook-test', 2 leaves, 1,000 training tokens, feasible)"

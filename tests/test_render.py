@@ -169,9 +169,9 @@ def test_numbers_are_echoed_as_written() -> None:
 
 
 def test_header_states_tokens_usage_and_bucket_mapping() -> None:
-    """The header comment says 140M training tokens and the canonical usage path."""
+    """The header says the trainer's training tokens (nominal beside) and the usage path."""
     lines = generated("heavy_code", "aggressive").splitlines()
-    assert "# Expected training tokens: 0.5 x 20 x 14M = 140M" in lines
+    assert "# Expected training tokens: 0.5 x 20 x 13,895,808 = 138,958,080 (nominal 140M)" in lines
     assert (
         "# Usage: olmix launch run --config generated/quality_upsampling/heavy_code/aggressive.yaml"
         in lines
@@ -341,7 +341,7 @@ def render_with_names(
         schemes={scheme: Loaded(scheme, f"schemes/weighting/{scheme}.yaml", scheme_spec)},
         profiles={profile: Loaded(profile, f"schemes/profiles/{profile}.yaml", profile_spec)},
     )
-    project = replace(base, layout=SMALL_LAYOUT, families={FAMILY: family})
+    project = base.with_specs(layout=SMALL_LAYOUT, families={FAMILY: family})
     return render_target(project, Target(family, scheme, profile), base.settings, data_root)
 
 

@@ -687,17 +687,18 @@ def test_object_size_not_a_multiple_of_the_token_size(memory_root: str) -> None:
 
 
 def test_training_tokens_from_proxy_model_or_override(memory_root: str) -> None:
-    """Default budget is 20 x parameters x chinchilla_multiple; training_tokens= overrides it."""
+    """Default budget is what the trainer trains (20 x non-embedding parameters x
+    chinchilla_multiple); training_tokens= overrides it."""
     config = dclm_config(memory_root)
     mix = resolve(config, cache=False)
-    assert mix.training_tokens == 140_000_000  # olmo3_14m: 20 x 14M x 0.5
+    assert mix.training_tokens == 138_958_080  # olmo3_14m, dolma2: int(20 x 13,895,808 x 0.5)
     by_leaf = {leaf.leaf: leaf for leaf in mix.leaves}
-    assert by_leaf["wikipedia"].requested_tokens == pytest.approx(0.05 * 140_000_000)
-    assert by_leaf["wikipedia"].repetition_factor == pytest.approx(0.05 * 140e6 / 18_000)
+    assert by_leaf["wikipedia"].requested_tokens == pytest.approx(0.05 * 138_958_080)
+    assert by_leaf["wikipedia"].repetition_factor == pytest.approx(0.05 * 138_958_080 / 18_000)
     bigger = resolve(
         {**config, "proxy_model_id": "olmo3_60m", "chinchilla_multiple": 2}, cache=False
     )
-    assert bigger.training_tokens == 2_400_000_000  # 20 x 60M x 2
+    assert bigger.training_tokens == 2_296_888_320  # int(20 x 57,422,208 x 2)
     override = resolve(config, training_tokens=36_000, cache=False)
     assert override.training_tokens == 36_000
     for leaf in override.leaves:
@@ -834,7 +835,7 @@ def test_json_shape_is_stable(memory_root: str) -> None:
     data = json.loads(mix.to_json())
     assert mix.to_json().endswith("}\n")
     assert list(data) == ["training_tokens", "leaves", "paths"]
-    assert data["training_tokens"] == 140_000_000
+    assert data["training_tokens"] == 138_958_080
     assert len(data["leaves"]) == len(mix.leaves)
     assert len(data["paths"]) == len(mix.paths)
     for leaf in data["leaves"]:
@@ -940,17 +941,24 @@ def test_missing_config_file_is_a_user_error(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ properties
 
-_WEIGHT = st.one_of(st.none(), st.integers(min_value=1, max_value=1_000))
+_WEIGHT = st.integers(min_value=1, max_value=1_000)
+
+
+def _group_weights(draw: st.DrawFn, size: int) -> list[int | None]:
+    """Weights for a sibling group: all given, or none (split by tokens)."""
+    if draw(st.booleans()):
+        return [None] * size
+    return [draw(_WEIGHT) for _ in range(size)]
 
 
 @st.composite
 def weighted_configs(draw: st.DrawFn, root: str) -> dict[str, Any]:
-    """The DCLM-shaped config with random weights (None = unweighted) at every level."""
+    """The DCLM-shaped config with random weights (or none) for each sibling group."""
     return dclm_config(
         root,
-        sources=[draw(_WEIGHT) for _ in range(3)],
-        topics=[draw(_WEIGHT) for _ in TOPICS],
-        buckets=[draw(_WEIGHT) for _ in BUCKETS],
+        sources=_group_weights(draw, 3),
+        topics=_group_weights(draw, len(TOPICS)),
+        buckets=_group_weights(draw, len(BUCKETS)),
     )
 
 

@@ -215,7 +215,7 @@ def test_offline_prints_question_marks_for_unknowns(tmp_path: Path) -> None:
     assert table_rows(result.out) == {
         "web:hi": ["?", "?", "?", "?"],
         "web:lo": ["?", "?", "?", "?"],
-        "wiki": ["?", "25.000", "35M", "?"],
+        "wiki": ["?", "25.000", "34.74M", "?"],
     }
     assert "; offline" in result.out
     assert result.err == "warning: offline: 2 leaf weight(s) need token counts: web:hi, web:lo\n"
@@ -230,7 +230,7 @@ def test_scheme_profile_pair_renders_and_resolves(tmp_path: Path) -> None:
     from_file = invoke("resolve", generated, "--offline", "-f", "json")
     assert pair.out == from_file.out
     data = json.loads(pair.out)
-    assert data["training_tokens"] == 140_000_000
+    assert data["training_tokens"] == 138_958_080
     weights = {leaf["leaf"]: leaf["weight"] for leaf in data["leaves"]}
     assert weights["wikipedia"] == pytest.approx(0.30, abs=1e-12)
     mix = resolve("aggressive:heavy_wiki", offline=True, root=REPO)
@@ -362,13 +362,13 @@ def test_unwritable_cache_dir_warns_and_succeeds(local_config: Path, tmp_path: P
 
 
 def test_training_tokens_default_and_flag(local_config: Path) -> None:
-    """The budget is 140M for olmo3_14m x 0.5 unless --training-tokens says otherwise."""
+    """The budget is the trainer's 138,958,080 for olmo3_14m x 0.5 unless --training-tokens."""
     default = invoke("resolve", local_config, "-f", "json", "--allow-repetition")
     assert default.code == 0, default.err
     data = json.loads(default.out)
-    assert data["training_tokens"] == 140_000_000
-    assert data["leaves"][1]["requested_tokens"] == 35_000_000
-    assert data["leaves"][1]["repetition_factor"] == pytest.approx(70_000)
+    assert data["training_tokens"] == 138_958_080
+    assert data["leaves"][1]["requested_tokens"] == 34_739_520
+    assert data["leaves"][1]["repetition_factor"] == pytest.approx(69_479.04)
     over = invoke("resolve", local_config, "-f", "json")
     assert over.code == 3
     assert over.out == default.out

@@ -270,8 +270,8 @@ FACTS_PROXIES = {
     **{f"olmo3_{s}": n for s, n in [("1m", 1e6), ("14m", 14e6), ("30m", 30e6), ("60m", 60e6),
         ("100m", 100e6), ("190m", 190e6), ("370m", 370e6), ("600m", 600e6), ("760m", 760e6),
         ("1b", 1e9), ("3b", 3e9), ("7b", 7e9), ("13b", 13e9), ("32b", 32e9)]},
-    **{f"olmo2_{s}": n for s, n in [("30m", 30e6), ("60m", 60e6), ("190m", 190e6), ("1b", 1e9),
-        ("7b", 7e9)]},
+    **{f"olmo2_{s}": n for s, n in [("1m", 1e6), ("30m", 30e6), ("60m", 60e6), ("190m", 190e6),
+        ("1b", 1e9), ("7b", 7e9)]},
 }  # fmt: skip
 
 
@@ -281,8 +281,11 @@ def test_proxy_models_match_the_facts() -> None:
 
     proxies = load_proxies(REPO)
     assert proxies.tokens_per_parameter == 20
-    assert proxies.proxy_models == {k: int(v) for k, v in FACTS_PROXIES.items()}
-    assert proxies.training_tokens("olmo3_14m", 0.5) == 140_000_000
+    assert {k: m.nominal for k, m in proxies.proxy_models.items()} == {
+        k: int(v) for k, v in FACTS_PROXIES.items()
+    }
+    assert proxies.training_tokens("olmo3_14m", 0.5) == 140_000_000  # no tokenizer: nominal
+    assert proxies.training_tokens("olmo3_14m", 0.5, "dolma2") == 138_958_080
     assert proxies.dtype("dolma2") == "uint32"
     assert proxies.dtype("gpt-neox-20b") == "uint16"
 
@@ -290,9 +293,7 @@ def test_proxy_models_match_the_facts() -> None:
 def test_adding_a_proxy_model_is_one_yaml_line(tmp_path: Path) -> None:
     """One line in proxies.yaml and --set proxy_model_id uses it, header and budget alike."""
     proxies = (REPO / "schemes" / "proxies.yaml").read_text(encoding="utf-8")
-    edited = proxies.replace(
-        "  olmo3_14m: 14_000_000\n", "  olmo3_14m: 14_000_000\n  olmo3_5m: 5_000_000\n"
-    )
+    edited = proxies.replace("proxy_models:\n", "proxy_models:\n  olmo3_5m: 5_000_000\n")
     root = make_project(tmp_path, {"schemes/proxies.yaml": edited})
     code, out, err = invoke(
         "render",
@@ -304,7 +305,10 @@ def test_adding_a_proxy_model_is_one_yaml_line(tmp_path: Path) -> None:
         "proxy_model_id=olmo3_5m",
     )
     assert code == 0, err
-    assert "# Expected training tokens: 0.5 x 20 x 5M = 50M\n" in out
+    assert (
+        "# Expected training tokens: 0.5 x 20 x 5M = 50M (nominal: the trainer's size of"
+        " olmo3_5m with dolma2 is unknown)\n"
+    ) in out
     assert "\nproxy_model_id: olmo3_5m\n" in out
     code, out, err = invoke(
         "render",

@@ -145,15 +145,18 @@ def test_no_source_weights_split_by_total_tokens_below() -> None:
     assert rows["small"].weight == pytest.approx(0.2, abs=EXACT)
 
 
-def test_none_among_weighted_siblings_counts_as_zero() -> None:
-    """A sibling without a weight next to weighted siblings gets nothing."""
+def test_a_sibling_without_weight_among_weighted_ones_is_refused() -> None:
+    """Some siblings weighted, one not: ambiguous (0, or by tokens?), so an error naming both
+    fixes, never a silent 0."""
     entries = [node("src", leaf("a", weight=2), leaf("b"), leaf("c", weight=6), weight=1)]
-    rows = by_leaf(resolve_shares(entries, {"a.npy": 1, "c.npy": 1}))
-    assert rows["src:a"].weight == pytest.approx(0.25, abs=EXACT)
-    assert rows["src:b"].weight == 0.0
-    assert rows["src:b"].tokens is None
-    assert [p.weight for p in rows["src:b"].paths] == [0.0]
-    assert rows["src:c"].weight == pytest.approx(0.75, abs=EXACT)
+    with pytest.raises(WeightError) as caught:
+        resolve_shares(entries, {"a.npy": 1, "b.npy": 1, "c.npy": 1})
+    assert str(caught.value) == (
+        "src: b has no weight while their siblings a, c have one — give every child a weight,"
+        " or drop the weights of all to split by token counts"
+    )
+    with pytest.raises(WeightError, match="b has no weight"):
+        resolve_shares(entries, None)
 
 
 def test_multi_path_leaf_splits_by_path_tokens() -> None:
@@ -199,9 +202,9 @@ def test_max_repetition_factor_comes_from_nearest_setter() -> None:
 
 
 def test_split_group_known_cases() -> None:
-    """split_group normalizes weights, counts None as 0, and falls back to tokens."""
+    """split_group normalizes weights, and falls back to tokens where none has one."""
     assert split_group([3, 1], None) == pytest.approx([0.75, 0.25], abs=EXACT)
-    assert split_group([None, 2.0, 0], [5, 5, 5]) == pytest.approx([0, 1, 0], abs=EXACT)
+    assert split_group([0, 2.0, 0], [5, 5, 5]) == pytest.approx([0, 1, 0], abs=EXACT)
     assert split_group([None, None], [1, 3]) == pytest.approx([0.25, 0.75], abs=EXACT)
     assert split_group([1e308, 1e308], None) == pytest.approx([0.5, 0.5], abs=EXACT)
 
@@ -228,7 +231,7 @@ def test_all_zero_bucket_weights_under_positive_topic_name_the_topic() -> None:
 def test_all_zero_source_weights_are_an_error() -> None:
     """Sources weighted all 0 leave the mix empty."""
     with pytest.raises(WeightError, match=r"^mix: source weights are all 0"):
-        resolve_shares([leaf("a", weight=0), leaf("b")], None)
+        resolve_shares([leaf("a", weight=0), leaf("b", weight=0)], None)
 
 
 def test_all_zero_tokens_under_positive_parent_are_an_error() -> None:
@@ -250,7 +253,7 @@ def test_all_zero_groups_under_zero_parent_are_fine() -> None:
     entries = [
         node("keep", leaf("a"), weight=1),
         node("drop", node("t", leaf("z1", weight=0), leaf("z2", weight=0)), weight=0),
-        node("unset", node("t", leaf("u1"), leaf("u2"))),
+        node("unset", node("t", leaf("u1"), leaf("u2")), weight=0),
     ]
     rows = by_leaf(resolve_shares(entries, {"a.npy": 7}))
     assert rows["keep:a"].weight == 1.0
@@ -291,7 +294,8 @@ def test_invalid_max_repetition_factor_is_an_error(bad: float) -> None:
     ("weights", "tokens", "message"),
     [
         ([], None, "has no siblings"),
-        ([0, 0.0, None], [1, 1, 1], "sibling weights are all 0"),
+        ([0, 0.0, 0], [1, 1, 1], "sibling weights are all 0"),
+        ([0, 1.0, None], [1, 1, 1], "#3 has no weight while their siblings #1, #2 have one"),
         ([None, None], None, "needs token counts"),
         ([None, None], [1, None], "must be a known count >= 0, got None"),
         ([None, None], [1, -1], "must be a known count >= 0, got -1"),

@@ -39,9 +39,7 @@ def mixes(draw: st.DrawFn) -> tuple[tuple[Entry, ...], dict[str, int]]:
     def weights(size: int) -> list[float | None]:
         if draw(st.booleans()):
             return [None] * size
-        values = draw(
-            st.lists(st.one_of(st.none(), st.just(0.0), POSITIVE), min_size=size, max_size=size)
-        )
+        values = draw(st.lists(st.one_of(st.just(0.0), POSITIVE), min_size=size, max_size=size))
         if not any(values):
             values[draw(st.integers(0, size - 1))] = draw(POSITIVE)
         return values

@@ -64,8 +64,7 @@ def apply_overrides(
         settings = Settings.model_validate(values)
     except ValidationError as exc:
         raise RenderError(validation_message(where, exc, Settings)) from None
-    if project.proxies is not None:
-        check_proxy(project.proxies, settings.proxy_model_id, where, "proxy_model_id")
+    check_proxy(project.proxies, settings.proxy_model_id, where, "proxy_model_id")
     # "/" becomes "" so that "{data_root}/x" stays "/x".
     return settings, data_root.rstrip("/")
 

@@ -8,6 +8,7 @@ qupsample does not model.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
@@ -97,6 +98,22 @@ class SourceConfig(Spec):
         _unique_names(self.topics, "topic")
         _unique_names(self.quality, "quality bucket")
         return self
+
+
+DataNode = SourceConfig | TopicConfig | QualityConfig
+
+
+def walk_data(sources: Sequence[SourceConfig]) -> Iterator[tuple[str, DataNode]]:
+    """Every node of a data tree (source, topic, quality bucket) with its dotted name,
+    parents first: the one walk of the source -> topic -> quality tree."""
+    for source in sources:
+        yield source.name, source
+        for topic in source.topics or ():
+            yield f"{source.name}.{topic.name}", topic
+            for bucket in topic.quality or ():
+                yield f"{source.name}.{topic.name}.{bucket.name}", bucket
+        for bucket in source.quality or ():
+            yield f"{source.name}.{bucket.name}", bucket
 
 
 class ExperimentConfig(BaseModel):

@@ -35,7 +35,7 @@ from qupsample.resolve import (
     mix_tree,
     priors_counts,
 )
-from qupsample.specs import load_eval_suite, load_project, load_proxies
+from qupsample.specs import ProjectInput, load_eval_suite, open_project
 from qupsample.weights import walk_leaves
 from qupsample.yamltext import comment_text, yaml_block
 
@@ -66,7 +66,7 @@ def convert(
     offline: bool = False,
     storage_options: Mapping[str, Any] | None = None,
     priors: PriorsInput | None = None,
-    root: Path | str | None = None,
+    root: ProjectInput = None,
     usage_path: str = "FILE",
     cache: bool = True,
     refresh: bool = False,
@@ -94,7 +94,8 @@ def convert(
             input lacks a field the target form requires.
     """
     target = Target(to)
-    loaded = load_config(config, root=root, keep_zero=keep_zero)
+    project = open_project(root)
+    loaded = load_config(config, root=project, keep_zero=keep_zero)
     experiment = loaded.experiment
     if target is Target.generation:
         from qupsample.priors import compute_priors
@@ -111,6 +112,7 @@ def convert(
                 )
             counts = compute_priors(
                 loaded,
+                root=project,
                 storage_options=storage_options,
                 cache=cache,
                 refresh=refresh,
@@ -119,15 +121,16 @@ def convert(
         document = generation_document(
             experiment,
             {name: counts[name] for name in leaves},
-            max_tokens=loaded.max_tokens or config_training_tokens(experiment, root=root),
+            max_tokens=loaded.max_tokens
+            or config_training_tokens(experiment, project.proxies, loaded.where),
             swarm=loaded.swarm,
-            proxies=load_proxies(root),
+            proxies=project.proxies,
         )
         body = yaml_block(document)
         note = "olmix's generation config (olmix generate --config FILE --base BASE)"
     else:
         counting = Counting(storage_options, offline, priors, cache, refresh, cache_dir)
-        mix = mix_tree(loaded, keep_zero=keep_zero, counting=counting)
+        mix = mix_tree(loaded, project, keep_zero=keep_zero, counting=counting)
         if target is Target.flat:
             body = yaml_block(flat_document(experiment, mix), fixed=True)
             note = "a plan-era flat experiment config (olmix launch run --config FILE)"
@@ -135,7 +138,7 @@ def convert(
             if loaded.eval is not None:
                 tasks, kind = loaded.eval.tasks, loaded.eval.type
             else:
-                suite = load_eval_suite(load_project(root), "inloop").spec
+                suite = load_eval_suite(project, "inloop").spec
                 tasks, kind = suite.tasks, suite.type
             body = yaml_block(
                 launch_document(
@@ -144,7 +147,7 @@ def convert(
                     tasks,
                     eval_type=kind,
                     where=loaded.where,
-                    proxies=load_proxies(root),
+                    proxies=project.proxies,
                 ),
                 fixed=True,
             )
@@ -178,7 +181,7 @@ def convert_files(
     offline: bool = False,
     storage_options: Mapping[str, Any] | None = None,
     priors: PriorsInput | None = None,
-    root: Path | str | None = None,
+    root: ProjectInput = None,
     cache: bool = True,
     refresh: bool = False,
     cache_dir: Path | str | None = None,
@@ -209,12 +212,13 @@ def convert_files(
             Hint("use {} (one file per config)", "--out DIR", 'out="DIR"'),
         )
     inputs = {Path(c).resolve() for c in configs if Path(c).exists()}
+    project = open_project(root)
     priors = priors_counts(priors)  # read a priors file once for every config
     results: list[tuple[Converted, Path | None]] = []
     for config in configs:
         destination = Path(output) if output is not None else None
         if out is not None:
-            name = load_config(config, root=root).name
+            name = load_config(config, root=project).name
             if not _SAFE_NAME.match(name):
                 raise UserError(
                     located(
@@ -233,7 +237,7 @@ def convert_files(
                 offline=offline,
                 storage_options=storage_options,
                 priors=priors,
-                root=root,
+                root=project,
                 usage_path=str(destination) if destination is not None else "FILE",
                 cache=cache,
                 refresh=refresh,

@@ -15,7 +15,7 @@ from qupsample.files import write_atomic
 from qupsample.models import DTYPE_SIZES, placeholders, vigintile_label
 from qupsample.renderer import render
 from qupsample.resolve import Mix, resolve
-from qupsample.specs import Project, load_project
+from qupsample.specs import Project, ProjectInput, load_project
 
 DEMO_SCHEME = "gradual"
 DEMO_PROFILE = "heavy_code"
@@ -58,9 +58,7 @@ def _folders(project: Project, data_root: Path) -> list[Path]:
     return folders
 
 
-def write_demo_corpus(
-    data_root: Path, *, root: Path | str | None = None, seed: int = 0
-) -> DemoCorpus:
+def write_demo_corpus(data_root: Path, *, root: ProjectInput = None, seed: int = 0) -> DemoCorpus:
     """Write the synthetic corpus under `data_root` (deterministic for a seed)."""
     project = load_project(root)
     itemsize = DTYPE_SIZES["uint32"]
@@ -78,19 +76,20 @@ def write_demo_corpus(
     return DemoCorpus(data_root, len(folders), files, tokens)
 
 
-def run_demo(folder: Path | str, *, root: Path | str | None = None) -> tuple[DemoCorpus, Path, Mix]:
+def run_demo(folder: Path | str, *, root: ProjectInput = None) -> tuple[DemoCorpus, Path, Mix]:
     """Write the corpus, render a config retargeted to it, and resolve it.
 
     The budget is set to 80% of the largest the small corpus can feed without repeating
     any leaf beyond its limit, so the demo shows a feasible mix.
     """
     folder = Path(folder).resolve()
-    corpus = write_demo_corpus(folder / "data", root=root)
+    project = load_project(root)
+    corpus = write_demo_corpus(folder / "data", root=project)
     text = render(
-        DEMO_SCHEME, DEMO_PROFILE, root=root, overrides={"data_root": str(corpus.data_root)}
+        DEMO_SCHEME, DEMO_PROFILE, root=project, overrides={"data_root": str(corpus.data_root)}
     )
     config = folder / f"{DEMO_PROFILE}-{DEMO_SCHEME}.yaml"
     write_atomic(config, text)
-    largest = resolve(config, cache=False).max_training_tokens or 0
+    largest = resolve(config, root=project, cache=False).max_training_tokens or 0
     budget = max(1, int(largest * DEMO_BUDGET_SHARE) // 1000 * 1000)
-    return corpus, config, resolve(config, cache=False, training_tokens=budget)
+    return corpus, config, resolve(config, root=project, cache=False, training_tokens=budget)

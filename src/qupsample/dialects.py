@@ -36,10 +36,11 @@ from qupsample.configs import (
     QualityConfig,
     SourceConfig,
     TopicConfig,
+    walk_data,
 )
-from qupsample.errors import SpecError, located, short_repr
+from qupsample.errors import SpecError, located, short_repr, shorten
 from qupsample.models import DEFAULT_DTYPE, Proxies
-from qupsample.specs import load_proxies
+from qupsample.specs import Project, ProjectInput, open_project, suggest
 from qupsample.yamlfiles import parse_yaml, read_text, validate, validation_message
 
 M = TypeVar("M", bound=BaseModel)
@@ -59,7 +60,6 @@ FORMS = {
     Dialect.GENERATION: "olmix generation config (`data`, `priors`, `swarm`, `max_tokens`)",
 }
 _LAUNCH_KEYS = frozenset({"infra", "training", "eval"})
-_GENERATION_KEYS = frozenset({"swarm", "max_tokens"})
 # Where a flat setting lives in the launch config.
 INFRA_FIELDS = ("budget", "workspace", "cluster", "priority", "nodes", "gpus", "preemptible")
 TRAINING_FIELDS = (
@@ -98,13 +98,13 @@ _PAIR = re.compile(r"^[^:/\\]+:[^:/\\]+$")
 
 
 def load_config(
-    config: ConfigInput, *, root: Path | str | None = None, keep_zero: bool = False
+    config: ConfigInput, *, root: ProjectInput = None, keep_zero: bool = False
 ) -> OlmixConfig:
     """Any olmix config from a file path, a `SCHEME:PROFILE` pair, a mapping, or a model.
 
     A `SCHEME:PROFILE` string that is not an existing file is built in memory from the
-    specs of the project at `root` (found from the current folder by default), with its
-    weight-0 buckets when `keep_zero`.
+    specs of the project `root` (see `open_project`), with its weight-0 buckets when
+    `keep_zero`. The project's tokenizers check a launch config's `data.dtype`.
 
     Raises:
         SpecError: the file is missing or not YAML, is none of the known forms, or
@@ -114,12 +114,13 @@ def load_config(
         return config
     if isinstance(config, ExperimentConfig):
         return OlmixConfig(Dialect.FLAT, config.name, config, mix=config.mix)
+    project = open_project(root)
     if isinstance(config, Mapping):
-        return read_config(dict(config), "config")
+        return read_config(dict(config), "config", project)
     path = Path(config)
     where = str(config)
     if isinstance(config, str) and _PAIR.match(config) and not path.exists():
-        return _built(config, root, keep_zero)
+        return _built(config, project, keep_zero)
     if isinstance(config, str) and ":" not in config and not path.exists():
         raise SpecError(
             located(
@@ -129,15 +130,13 @@ def load_config(
                 "pass a config file, or SCHEME:PROFILE (e.g. aggressive:heavy_code)",
             )
         )
-    return read_config(parse_yaml(read_text(path, where), where), where)
+    return read_config(parse_yaml(read_text(path, where), where), where, project)
 
 
-def _built(pair: str, root: Path | str | None, keep_zero: bool = False) -> OlmixConfig:
+def _built(pair: str, project: Project, keep_zero: bool = False) -> OlmixConfig:
     from qupsample.build import apply_overrides, build_config, find_target
-    from qupsample.specs import load_project
 
     scheme, profile = pair.split(":")
-    project = load_project(root)
     settings, data_root = apply_overrides(project, None)
     target = find_target(project, scheme, profile)
     config = build_config(project, target, settings, data_root, keep_zero)
@@ -165,14 +164,17 @@ def detect_dialect(data: Any, where: str) -> Dialect:
     )
 
 
-def read_config(data: Any, where: str) -> OlmixConfig:
+def read_config(data: Any, where: str, project: Project) -> OlmixConfig:
     """A parsed olmix config of any form, validated and read into an `OlmixConfig`."""
     dialect = detect_dialect(data, where)
     priors = validate(data["priors"], Priors, where, "priors") if "priors" in data else None
     counts = dict(priors.token_counts) if priors is not None else None
     if dialect is Dialect.FLAT:
         flat = validate(data, ExperimentConfig, where)
-        return OlmixConfig(dialect, where, flat, mix=flat.mix, token_counts=counts)
+        notes = folder_notes(project.proxies, flat, where)
+        return OlmixConfig(
+            dialect, where, flat, mix=flat.mix, token_counts=counts, notes=tuple(notes)
+        )
     if dialect is Dialect.LAUNCH:
         launch = validate(data, LaunchConfig, where)
         infra, training = launch.infra, launch.training
@@ -190,7 +192,11 @@ def read_config(data: Any, where: str) -> OlmixConfig:
             where,
         )
         notes = _ignored_data_fields(launch.data.sources, where)
-        notes += _dtype_note(launch.data.dtype, training.tokenizer, where, launch.data)
+        notes += _dtype_note(
+            project.proxies, launch.data.dtype, training.tokenizer, where, launch.data
+        )
+        notes += trainer_notes(project.proxies, training, where)
+        notes += folder_notes(project.proxies, experiment, where)
         notes += _ignored_top_level(launch, where, allowed={"priors"})
         for section in ("infra", "training", "eval"):
             notes += _ignored_top_level(getattr(launch, section), where, section=section)
@@ -304,30 +310,92 @@ def _is_number(value: Any) -> bool:
 
 def _ignored_data_fields(sources: Sequence[SourceConfig], where: str) -> list[str]:
     notes = []
-    for source in sources:
-        nodes: list[tuple[str, BaseModel]] = [(source.name, source)]
-        for topic in source.topics or ():
-            nodes.append((f"{source.name}.{topic.name}", topic))
-            nodes += [(f"{source.name}.{topic.name}.{q.name}", q) for q in topic.quality or ()]
-        nodes += [(f"{source.name}.{q.name}", q) for q in source.quality or ()]
-        for name, node in nodes:
-            for field in IGNORED_DATA_FIELDS:
-                if getattr(node, field, None) is not None:
-                    notes.append(
-                        located(
-                            where,
-                            f"data.{name}.{field}",
-                            "current olmix ignores it",
-                            "set repetition_factor in mix: instead"
-                            if field == "max_repetition_factor"
-                            else "remove it",
-                        )
+    for name, node in walk_data(sources):
+        for field in IGNORED_DATA_FIELDS:
+            if getattr(node, field, None) is not None:
+                notes.append(
+                    located(
+                        where,
+                        f"data.{name}.{field}",
+                        "current olmix ignores it",
+                        "set repetition_factor in mix: instead"
+                        if field == "max_repetition_factor"
+                        else "remove it",
                     )
+                )
     return notes
 
 
-def _dtype_note(dtype: str, tokenizer: str, where: str, data: BaseModel) -> list[str]:
-    expected = load_proxies().tokenizers.get(tokenizer)
+def trainer_notes(proxies: Proxies, training: BaseModel, where: str) -> list[str]:
+    """A launch config's model and tokenizer against what the trainer can build."""
+    notes = []
+    tokenizer = getattr(training, "tokenizer", None)
+    trainers = proxies.trainer_tokenizers
+    if tokenizer not in trainers:
+        notes.append(
+            located(
+                where,
+                "training.tokenizer",
+                f"the trainer accepts only {', '.join(trainers)}, not {tokenizer!r}"
+                " (the job fails with 'Unknown tokenizer')",
+                "use one of those",
+            )
+        )
+    proxy = getattr(training, "proxy_model_id", None)
+    model = proxies.proxy_models.get(proxy or "")
+    if model is None:
+        notes.append(
+            located(
+                where,
+                "training.proxy_model_id",
+                f"unknown proxy model {proxy!r}",
+                suggest(str(proxy), proxies.proxy_models, "known", ordered=True),
+            )
+        )
+    elif not model.builds:
+        notes.append(
+            located(
+                where,
+                "training.proxy_model_id",
+                f"olmix lists {proxy} but the trainer cannot build it",
+                "choose another proxy model",
+            )
+        )
+    return notes
+
+
+def folder_notes(proxies: Proxies, config: ExperimentConfig, where: str) -> list[str]:
+    """Paths under one tokenizer's folder (`allenai/dolma2-tokenizer/`) while the config
+    names another tokenizer: the trainer would read those token ids with the wrong one."""
+    if config.tokenizer is None or config.tokenizer not in proxies.tokenizers:
+        return []
+    own = set(proxies.tokenizers[config.tokenizer].folders)
+    for _, entry in walk_data(config.sources):
+        for path in entry.paths or ():
+            found = proxies.folder_tokenizer(path)
+            if found is None or found == config.tokenizer:
+                continue
+            folders = proxies.tokenizers[found].folders
+            if own & set(folders) or any(f"/{f}/" in path for f in own):
+                continue
+            return [
+                located(
+                    where,
+                    "tokenizer",
+                    f"is {config.tokenizer}, but {shorten(path, 80)} is under"
+                    f" {'/'.join(folders[:1])}/ ({found} token ids)",
+                    f"set the tokenizer to {found}, or point the paths at {config.tokenizer}'s"
+                    " token files",
+                )
+            ]
+    return []
+
+
+def _dtype_note(
+    proxies: Proxies, dtype: str, tokenizer: str, where: str, data: BaseModel
+) -> list[str]:
+    known = proxies.tokenizers.get(tokenizer)
+    expected = known.dtype if known is not None else None
     if expected is None or expected == dtype:
         return []
     given = "dtype" in data.model_fields_set
@@ -398,9 +466,9 @@ def data_sources(
     return written
 
 
-def dtype_of(config: ExperimentConfig, proxies: Proxies | None = None) -> str:
+def dtype_of(config: ExperimentConfig, proxies: Proxies) -> str:
     """The token dtype: the config's `dtype`, else its tokenizer's, else uint32."""
-    return config.dtype or (proxies or load_proxies()).dtype(config.tokenizer)
+    return config.dtype or proxies.dtype(config.tokenizer)
 
 
 def launch_document(
@@ -409,8 +477,8 @@ def launch_document(
     eval_tasks: Mapping[str, Mapping[str, str]],
     *,
     eval_type: str = "inloop",
+    proxies: Proxies,
     where: str | None = None,
-    proxies: Proxies | None = None,
 ) -> dict[str, Any]:
     """A current olmix launch config as plain data, checked against olmix's schema.
 
@@ -420,7 +488,7 @@ def launch_document(
         eval_tasks: the in-loop task families (`family -> task id -> metric`).
         eval_type: the eval section's `type`.
         where: the name to show in errors (default: the config's name).
-        proxies: the project's tokenizer dtypes (default: found from the current folder).
+        proxies: the project's tokenizer dtypes.
 
     Raises:
         SpecError: a field current olmix requires is missing (e.g. no `budget`).
@@ -446,9 +514,9 @@ def generation_document(
     token_counts: Mapping[str, int],
     *,
     max_tokens: int,
+    proxies: Proxies,
     swarm: Mapping[str, Any] | None = None,
     where: str | None = None,
-    proxies: Proxies | None = None,
 ) -> dict[str, Any]:
     """An olmix generation config as plain data: data, priors, swarm, max_tokens.
 

@@ -12,6 +12,7 @@ from qupsample.counts import Counting
 from qupsample.dialects import ConfigInput
 from qupsample.errors import Hint, UserError, located
 from qupsample.resolve import Mix, PriorsInput, priors_counts, resolve
+from qupsample.specs import Project, ProjectInput, open_project
 
 # Weights closer than this are equal: the rounding of a written mix: block (10
 # decimals a level) and float noise, far below the printed precision.
@@ -72,8 +73,8 @@ class MixDiff:
         return json.dumps(data, indent=2, allow_nan=False) + "\n"
 
 
-def _resolve(config: ConfigInput, tokens: bool, counting: Counting, root: Path | str | None) -> Mix:
-    mix = resolve(config, root=root, weights_only=not tokens, **counting.as_kwargs())
+def _resolve(config: ConfigInput, tokens: bool, counting: Counting, project: Project) -> Mix:
+    mix = resolve(config, root=project, weights_only=not tokens, **counting.as_kwargs())
     if mix.needs_counts:
         raise UserError(
             located(
@@ -94,7 +95,7 @@ def diff(
     tokens: bool = False,
     offline: bool = False,
     storage_options: Mapping[str, Any] | None = None,
-    root: Path | str | None = None,
+    root: ProjectInput = None,
     priors: PriorsInput | None = None,
     cache: bool = True,
     refresh: bool = False,
@@ -107,8 +108,9 @@ def diff(
     never lists it.
     """
     counting = Counting(storage_options, offline, priors_counts(priors), cache, refresh, cache_dir)
-    mix_a = _resolve(a, tokens, counting, root)
-    mix_b = _resolve(b, tokens, counting, root)
+    project = open_project(root)
+    mix_a = _resolve(a, tokens, counting, project)
+    mix_b = _resolve(b, tokens, counting, project)
     rows_a = {leaf.leaf: leaf for leaf in mix_a.leaves}
     rows_b = {leaf.leaf: leaf for leaf in mix_b.leaves}
     names = _tree_order([*rows_a, *rows_b])

@@ -20,7 +20,7 @@ from qupsample.mixblock import rounding_note
 from qupsample.models import Settings, vigintile_label
 from qupsample.renderer import find_template, render_target, render_template, uses_document
 from qupsample.resolve import PriorsInput, priors_counts
-from qupsample.specs import FamilySpecs, Project, load_project, only_family
+from qupsample.specs import FamilySpecs, Project, ProjectInput, load_project, only_family
 
 
 @dataclass(frozen=True)
@@ -253,7 +253,7 @@ def _is_current(path: Path, file: OutputFile) -> bool:
 def generate(
     out: Path | str | None = None,
     *,
-    root: Path | str | None = None,
+    root: ProjectInput = None,
     overrides: Mapping[str, Any] | None = None,
     keep_zero: bool = False,
     check: bool = False,
@@ -271,7 +271,7 @@ def generate(
 
     Args:
         out: the output folder; default `generated/` in the project root.
-        root: the project folder; default: found from the current folder.
+        root: the project (see `qupsample.specs.open_project`).
         overrides: settings or `data_root` to override in every config.
         keep_zero: write weight-0 buckets explicitly instead of omitting them.
         check: write nothing; report stale, missing and orphaned files instead.

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import string
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -22,6 +24,7 @@ from pydantic import (
 )
 
 from qupsample.errors import short_repr
+from qupsample.weights import mixed_weights_message, unweighted_siblings
 
 # Bytes per token of each dtype olmix writes token arrays in.
 DTYPE_SIZES: dict[str, int] = {"uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8}
@@ -140,6 +143,7 @@ class Scheme(Spec):
                     )
                 owner[vigintile] = name
         _not_all_zero([b.weight for b in buckets.values()], "bucket")
+        _all_or_none_weighted({k: b.weight for k, b in buckets.items()}, "bucket")
         return buckets
 
 
@@ -161,11 +165,16 @@ def _weight_shorthand(value: Any) -> Any:
 
 
 def _not_all_zero(weights: list[float | None], what: str) -> None:
-    # Where some sibling has a weight, one without counts as 0 (see weights.py), so a
-    # group whose given weights are all 0 has nothing to sample.
+    # A group whose weights are all 0 has nothing to sample.
     given = [w for w in weights if w is not None]
     if given and not any(given):
         raise ValueError(f"every {what} weight is 0 — give at least one {what} a weight > 0")
+
+
+def _all_or_none_weighted(weights: Mapping[str, float | None], what: str) -> None:
+    # Some siblings weighted and some not is ambiguous: the rule is in weights.py.
+    if unweighted_siblings(weights):
+        raise ValueError(mixed_weights_message(what, weights))
 
 
 class SourceSpec(Spec):
@@ -185,6 +194,7 @@ class SourceSpec(Spec):
     @classmethod
     def _some_topic_weight(cls, value: dict[str, TopicSpec] | None) -> dict[str, TopicSpec] | None:
         _not_all_zero([t.weight for t in (value or {}).values()], "topic")
+        _all_or_none_weighted({k: t.weight for k, t in (value or {}).items()}, "topic")
         return value
 
 
@@ -204,6 +214,7 @@ class Profile(Spec):
     @classmethod
     def _some_source_weight(cls, value: dict[str, SourceSpec]) -> dict[str, SourceSpec]:
         _not_all_zero([s.weight for s in value.values()], "source")
+        _all_or_none_weighted({k: s.weight for k, s in value.items()}, "source")
         return value
 
 
@@ -305,21 +316,120 @@ class Settings(Spec):
     preemptible: bool | None = None
 
 
+class ProxyModel(Spec):
+    """One proxy model: its nominal size and what the trainer really builds.
+
+    In `proxies.yaml` a model is a number (its nominal parameters) or a mapping of
+    `nominal`, optional `builds: false`, and the non-embedding parameters per trainer
+    tokenizer (`dolma2: 13_895_808`); here those go to `trainer`.
+    """
+
+    nominal: PositiveInt
+    builds: bool = True
+    trainer: dict[Name, PositiveInt] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, int) and not isinstance(data, bool):
+            return {"nominal": data}
+        if isinstance(data, dict) and "trainer" not in data:
+            fixed = {k: data[k] for k in ("nominal", "builds") if k in data}
+            rest = {k: v for k, v in data.items() if k not in ("nominal", "builds")}
+            return {**fixed, "trainer": rest}
+        return data
+
+
+class Tokenizer(Spec):
+    """A tokenizer: the dtype of its token ids, whether the trainer accepts the name,
+    and the folder names its token files live under (`allenai/dolma2-tokenizer`).
+
+    In `proxies.yaml` a tokenizer is a dtype (`llama3: uint32`) or a mapping.
+    """
+
+    dtype: Dtype
+    trainer: bool = False
+    folders: list[Name] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"dtype": data} if isinstance(data, str) else data
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A run's training tokens: what the trainer trains, and olmix's nominal figure."""
+
+    tokens: int
+    nominal: int
+    # The trainer's non-embedding parameters (None: unknown, `tokens` is nominal).
+    parameters: int | None
+    nominal_parameters: int
+    tokens_per_parameter: int
+    chinchilla_multiple: float
+
+
 class Proxies(Spec):
-    """olmix's proxy models and tokenizers (`schemes/proxies.yaml`): what sizes a run."""
+    """olmix's proxy models and tokenizers (`schemes/proxies.yaml`): what sizes a run.
+
+    The trainer trains int(tokens_per_parameter x non-embedding parameters x
+    chinchilla_multiple) tokens; its non-embedding parameters depend on the model and
+    the tokenizer (the output head's padded vocabulary). olmix's own headers use the
+    nominal size instead.
+    """
 
     tokens_per_parameter: PositiveInt
-    proxy_models: dict[Name, PositiveInt] = Field(min_length=1)
-    tokenizers: dict[Name, Dtype] = {}
+    proxy_models: dict[Name, ProxyModel] = Field(min_length=1)
+    tokenizers: dict[Name, Tokenizer] = {}
 
-    def training_tokens(self, proxy_model_id: str, chinchilla_multiple: float) -> int:
-        """tokens_per_parameter x parameters(proxy_model_id) x chinchilla_multiple."""
-        parameters = self.proxy_models[proxy_model_id]
-        return round(self.tokens_per_parameter * parameters * chinchilla_multiple)
+    @model_validator(mode="after")
+    def _trainer_tokenizers(self) -> Proxies:
+        for name, model in self.proxy_models.items():
+            for tokenizer in model.trainer:
+                known = self.tokenizers.get(tokenizer)
+                if known is None or not known.trainer:
+                    trainers = ", ".join(self.trainer_tokenizers) or "none"
+                    raise ValueError(
+                        f"proxy_models.{name}.{tokenizer}: not a trainer tokenizer"
+                        f" (tokenizers with `trainer: true`: {trainers})"
+                    )
+        return self
+
+    @property
+    def trainer_tokenizers(self) -> list[str]:
+        """The tokenizer names the trainer accepts."""
+        return [name for name, tokenizer in self.tokenizers.items() if tokenizer.trainer]
+
+    def budget(
+        self, proxy_model_id: str, chinchilla_multiple: float, tokenizer: str | None
+    ) -> Budget:
+        """The training tokens of a run: the trainer's where its size is known."""
+        model = self.proxy_models[proxy_model_id]
+        per = self.tokens_per_parameter
+        nominal = round(per * model.nominal * chinchilla_multiple)
+        parameters = model.trainer.get(tokenizer or "")
+        # The trainer computes it in floats and truncates: so do we, to the token.
+        tokens = int(per * parameters * chinchilla_multiple) if parameters else nominal
+        return Budget(tokens, nominal, parameters, model.nominal, per, chinchilla_multiple)
+
+    def training_tokens(
+        self, proxy_model_id: str, chinchilla_multiple: float, tokenizer: str | None = None
+    ) -> int:
+        """The tokens the trainer trains (nominal where its size is unknown)."""
+        return self.budget(proxy_model_id, chinchilla_multiple, tokenizer).tokens
 
     def dtype(self, tokenizer: str | None) -> str:
         """The dtype a tokenizer's token ids are stored in (olmix's default, uint32)."""
-        return self.tokenizers.get(tokenizer or "", DEFAULT_DTYPE)
+        known = self.tokenizers.get(tokenizer or "")
+        return known.dtype if known is not None else DEFAULT_DTYPE
+
+    def folder_tokenizer(self, path: str) -> str | None:
+        """The tokenizer whose token folder (`/allenai/dolma2-tokenizer/`) a path names."""
+        for name, tokenizer in self.tokenizers.items():
+            if any(f"/{folder}/" in path for folder in tokenizer.folders):
+                return name
+        return None
 
 
 CONFIG_NAME_FIELDS = frozenset({"family", "scheme", "profile", "profile_dashed", "profile_words"})

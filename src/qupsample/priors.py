@@ -20,6 +20,7 @@ from qupsample.counts import count_globs
 from qupsample.dialects import ConfigInput, load_config, priors_block
 from qupsample.errors import StorageError
 from qupsample.resolve import config_entries, token_size
+from qupsample.specs import ProjectInput, open_project
 from qupsample.weights import walk_leaves
 
 
@@ -31,7 +32,7 @@ def compute_priors(
     refresh: bool = False,
     cache_dir: Path | str | None = None,
     progress: Callable[[int, int], None] | None = None,
-    root: Path | str | None = None,
+    root: ProjectInput = None,
     warnings: list[str] | None = None,
 ) -> dict[str, int]:
     """Token counts of every data leaf of a config, keyed as olmix names leaves.
@@ -43,7 +44,8 @@ def compute_priors(
         refresh: list storage again even where the cache has counts.
         cache_dir: the cache folder (default: see `cache.default_cache_dir`).
         progress: called as `progress(done, total)` while folders are listed.
-        root: the project whose specs build a `SCHEME:PROFILE` pair.
+        root: the project (see `qupsample.specs.open_project`): its specs build a
+            `SCHEME:PROFILE` pair, its tokenizers give the bytes per token.
         warnings: where to add warnings (an unwritable or corrupt cache).
 
     Returns:
@@ -53,13 +55,14 @@ def compute_priors(
     Raises:
         StorageError: a path cannot be listed or matches nothing (names the leaf).
     """
-    loaded = load_config(config, root=root)
+    project = open_project(root)
+    loaded = load_config(config, root=project)
     leaves = list(walk_leaves(config_entries(loaded.experiment)))
     globs = list(dict.fromkeys(path for _, entry in leaves for path in entry.paths))
     try:
         counts = count_globs(
             globs,
-            token_size(loaded.experiment),
+            token_size(loaded.experiment, project.proxies),
             storage_options=storage_options,
             cache=cache,
             refresh=refresh,

@@ -31,9 +31,9 @@ from qupsample.dialects import launch_document
 from qupsample.errors import RenderError, located
 from qupsample.files import write_atomic
 from qupsample.mixblock import rounding_note
-from qupsample.models import Settings, vigintile_label
+from qupsample.models import Budget, Settings, vigintile_label
 from qupsample.resolve import PriorsInput, mix_tree
-from qupsample.specs import Project, load_eval_suite, load_project, load_proxies, suggest
+from qupsample.specs import Project, ProjectInput, load_eval_suite, load_project, suggest
 from qupsample.tables import human_count
 from qupsample.yamlfiles import parse_yaml, validation_message
 from qupsample.yamltext import comment_text, yaml_block, yaml_quoted, yaml_scalar
@@ -175,6 +175,22 @@ def _check_document(text: str, document: Mapping[str, Any], where: str) -> None:
         )
 
 
+def budget_line(budget: Budget, proxy: str, tokenizer: str | None) -> str:
+    """The header's training tokens: the trainer's figure, with the nominal one beside it."""
+    multiple = comment_text(budget.chinchilla_multiple)
+    per = budget.tokens_per_parameter
+    if budget.parameters is None:
+        return (
+            f"{multiple} x {per} x {human_count(budget.nominal_parameters)} ="
+            f" {human_count(budget.nominal)} (nominal: the trainer's size of {proxy} with"
+            f" {tokenizer or 'no tokenizer'} is unknown)"
+        )
+    return (
+        f"{multiple} x {per} x {budget.parameters:,} = {budget.tokens:,}"
+        f" (nominal {human_count(budget.nominal)})"
+    )
+
+
 def render_target(
     project: Project,
     target: Target,
@@ -204,7 +220,7 @@ def render_target(
         for name, bucket in scheme.spec.buckets.items()
     ]
     settings_items = [(key, value) for key, value in settings.model_dump(exclude_none=True).items()]
-    proxies = project.proxies or load_proxies(project.root)
+    proxies = project.proxies
     header = {
         "family": target.family.name,
         "family_file": target.family.file,
@@ -213,10 +229,12 @@ def render_target(
         "profile": target.profile,
         "profile_file": target.family.profiles[target.profile].file,
         "buckets": buckets,
-        "parameters": proxies.proxy_models[settings.proxy_model_id],
-        "tokens_per_parameter": proxies.tokens_per_parameter,
-        "training_tokens": proxies.training_tokens(
-            settings.proxy_model_id, settings.chinchilla_multiple
+        "training_tokens": budget_line(
+            proxies.budget(
+                settings.proxy_model_id, settings.chinchilla_multiple, settings.tokenizer
+            ),
+            settings.proxy_model_id,
+            settings.tokenizer,
         ),
         "canonical_path": target.canonical_path,
         "rounding": rounding_note(),
@@ -228,7 +246,7 @@ def render_target(
         _check_rendered(text, config, where)
         return text
     suite = load_eval_suite(project, target.family.spec.eval)
-    mix = mix_tree(config, keep_zero=keep_zero, counting=counting)
+    mix = mix_tree(config, project, keep_zero=keep_zero, counting=counting)
     document = launch_document(
         config, mix, suite.spec.tasks, eval_type=suite.spec.type, proxies=proxies
     )
@@ -244,7 +262,7 @@ def render(
     scheme: str,
     profile: str,
     *,
-    root: Path | str | None = None,
+    root: ProjectInput = None,
     overrides: Mapping[str, Any] | None = None,
     keep_zero: bool = False,
     family: str | None = None,
@@ -262,7 +280,8 @@ def render(
     Args:
         scheme: a scheme name (its file's stem), e.g. "aggressive".
         profile: a profile name, e.g. "heavy_code".
-        root: the project folder; default: found from the current folder, else bundled.
+        root: the project (see `qupsample.specs.open_project`): the folder given, else
+            found from the current folder, else the built-in specs.
         overrides: settings or `data_root` to override, e.g. {"data_root": "/mnt/mirror"}.
         keep_zero: keep weight-0 buckets (plan-era: `weight: 0`; current olmix: in `data`
             with weight 0 in `mix`) instead of omitting them.

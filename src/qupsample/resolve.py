@@ -19,11 +19,13 @@ its `max_repetition_factor` (inherited from the nearest ancestor that sets it, d
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from qupsample.cache import CachedCount
 from qupsample.configs import ExperimentConfig, Priors, QualityConfig
 from qupsample.counts import Counting, count_globs
 from qupsample.dialects import (
@@ -43,8 +45,8 @@ from qupsample.errors import (
 )
 from qupsample.mix import LeafRow, Mix, PathRow
 from qupsample.mixblock import MixLeaf, flatten_mix
-from qupsample.models import DTYPE_SIZES, MAX_TOKENS
-from qupsample.specs import load_proxies
+from qupsample.models import DTYPE_SIZES, MAX_TOKENS, Budget, Proxies
+from qupsample.specs import Project, ProjectInput, open_project
 from qupsample.weights import (
     Entry,
     LeafShare,
@@ -52,6 +54,7 @@ from qupsample.weights import (
     repetition_factor,
     resolve_shares,
     shares_from_leaf_weights,
+    shown_names,
     walk_leaves,
 )
 from qupsample.yamlfiles import validate
@@ -103,24 +106,19 @@ def config_entries(config: ExperimentConfig | OlmixConfig) -> tuple[Entry, ...]:
     return tuple(entries)
 
 
-def token_size(config: ExperimentConfig, root: Path | str | None = None) -> int:
+def token_size(config: ExperimentConfig, proxies: Proxies) -> int:
     """Bytes per token: the config's `dtype`, else its tokenizer's, else uint32."""
-    return DTYPE_SIZES[dtype_of(config, load_proxies(root))]
+    return DTYPE_SIZES[dtype_of(config, proxies)]
 
 
-def config_training_tokens(
-    config: ExperimentConfig, where: str | None = None, root: Path | str | None = None
-) -> int:
-    """Training tokens: tokens_per_parameter x parameters(proxy_model_id) x chinchilla_multiple.
-
-    The proxy models come from the project's `schemes/proxies.yaml` (see `root`).
+def config_budget(config: ExperimentConfig, proxies: Proxies, where: str | None = None) -> Budget:
+    """The run's training tokens: the trainer's (`Proxies.budget`) and the nominal figure.
 
     Raises:
         UserError: no known proxy model, or a budget that rounds to 0 tokens.
     """
     where = where or config.name
     proxy = config.proxy_model_id
-    proxies = load_proxies(root)
     if proxy is None or proxy not in proxies.proxy_models:
         what = "has no proxy_model_id" if proxy is None else f"unknown proxy model {proxy!r}"
         raise UserError(
@@ -133,19 +131,27 @@ def config_training_tokens(
             Hint("or pass {}", "--training-tokens N", "training_tokens=N"),
         )
     multiple = config.chinchilla_multiple if config.chinchilla_multiple is not None else 1
-    budget = proxies.training_tokens(proxy, multiple)
-    if budget <= 0:
+    budget = proxies.budget(proxy, multiple, config.tokenizer)
+    if budget.tokens <= 0:
         raise UserError(
             located(
                 where,
                 "chinchilla_multiple",
                 f"{multiple!r} x {proxies.tokens_per_parameter} x"
-                f" {proxies.proxy_models[proxy]:,} parameters rounds to 0 training tokens",
+                f" {budget.parameters or budget.nominal_parameters:,} parameters rounds to 0"
+                " training tokens",
                 "give a larger chinchilla_multiple",
             ),
             Hint("or pass {}", "--training-tokens N", "training_tokens=N"),
         )
     return budget
+
+
+def config_training_tokens(
+    config: ExperimentConfig, proxies: Proxies, where: str | None = None
+) -> int:
+    """The tokens the trainer trains for a config (see `config_budget`)."""
+    return config_budget(config, proxies, where).tokens
 
 
 def priors_counts(given: PriorsInput | None) -> dict[str, int] | None:
@@ -159,11 +165,6 @@ def priors_counts(given: PriorsInput | None) -> dict[str, int] | None:
 
 def _has_data_weights(entries: Sequence[Entry]) -> bool:
     return any(e.weight is not None or _has_data_weights(e.children) for e in entries)
-
-
-def _shown(names: Sequence[str], limit: int = 4) -> str:
-    more = f" (and {len(names) - limit} more)" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
 
 
 def check_mix(
@@ -191,7 +192,7 @@ def check_mix(
             located(
                 where,
                 "mix",
-                f"no entry for data leaf {_shown(missing)}",
+                f"no entry for data leaf {shown_names(missing)}",
                 "olmix drops those leaves silently; add them to the mix",
             )
         )
@@ -200,7 +201,7 @@ def check_mix(
             located(
                 where,
                 "mix",
-                f"weight 0 for data leaf {_shown(zero)}",
+                f"weight 0 for data leaf {shown_names(zero)}",
                 "olmix drops those leaves silently",
             )
         )
@@ -210,7 +211,7 @@ def check_mix(
             located(
                 where,
                 "mix",
-                f"{_shown(stray)} names no data leaf",
+                f"{shown_names(stray)} names no data leaf",
                 "olmix ignores it; fix the name or add the data",
             )
         )
@@ -237,7 +238,7 @@ def check_mix(
                 located(
                     where,
                     "data",
-                    f"weights disagree with the mix for {_shown(differ)}",
+                    f"weights disagree with the mix for {shown_names(differ)}",
                     "olmix uses the mix; drop the data weights or fix them",
                 )
             )
@@ -257,7 +258,7 @@ def resolve(
     offline: bool = False,
     cache_dir: Path | str | None = None,
     progress: Callable[[int, int], None] | None = None,
-    root: Path | str | None = None,
+    root: ProjectInput = None,
     priors: PriorsInput | None = None,
     weights_only: bool = False,
 ) -> Mix:
@@ -280,7 +281,8 @@ def resolve(
         cache_dir: the cache folder; default $QUPSAMPLE_CACHE_DIR, $XDG_CACHE_HOME/qupsample
             or ~/.cache/qupsample.
         progress: called as `progress(done, total)` while folders are listed.
-        root: the project whose specs build a `SCHEME:PROFILE` pair.
+        root: the project (see `qupsample.specs.open_project`): its specs build a
+            `SCHEME:PROFILE` pair, its proxy models and tokenizers size the run.
         priors: token counts per leaf (a mapping, or a priors file), on top of the
             config's own `priors:`; a counted leaf needs no listing.
         weights_only: list storage only where a leaf's weight needs counts (a group
@@ -296,41 +298,18 @@ def resolve(
             count in the priors offline, or storage fails (a glob matching nothing,
             denied, unreachable, no credentials).
     """
-    loaded = load_config(config, root=root)
+    project = open_project(root)
+    loaded = load_config(config, root=project)
     model = loaded.experiment
     entries = config_entries(model)
-    size = token_size(model, root)
-    if training_tokens is not None:
-        if not 0 < training_tokens <= MAX_TOKENS:
-            raise UserError(
-                located(
-                    "training_tokens",
-                    None,
-                    f"must be between 1 and {MAX_TOKENS:.0e}, got {training_tokens}",
-                )
-            )
-        budget = training_tokens
-    elif loaded.max_tokens is not None:
-        budget = loaded.max_tokens
-    else:
-        budget = config_training_tokens(model, loaded.where, root)
-    given = priors_counts(priors)
-    with_priors = loaded.token_counts is not None or given is not None
-    leaf_counts = {**(loaded.token_counts or {}), **(given or {})}
+    size = token_size(model, project.proxies)
+    findings = list(loaded.notes)
+    budget = _budget(training_tokens, loaded, project.proxies, findings)
+    leaf_counts, with_priors = _leaf_counts(loaded, entries, priors, findings)
     flat_mix = flatten_mix(loaded.mix, loaded.where) if loaded.mix is not None else None
     warnings: list[str] = []
-
-    if flat_mix is not None:
-        globs = [
-            path
-            for name, entry in walk_leaves(entries)
-            if name in flat_mix and flat_mix[name].weight > 0 and name not in leaf_counts
-            for path in entry.paths
-            if not weights_only
-        ]
-    else:
-        globs = needed_paths(entries, leaf_counts, leaf_weights_only=weights_only)
-    counts = {}
+    counts: dict[str, CachedCount] = {}
+    globs = _globs_to_count(entries, flat_mix, leaf_counts, weights_only)
     if not offline and globs:
         counts = count_globs(
             globs,
@@ -343,49 +322,194 @@ def resolve(
             warnings=warnings,
         )
     path_tokens = None if offline else {g: c.tokens for g, c in counts.items()}
-    mismatches: list[str] = []
-    try:
-        if flat_mix is not None:
-            shares = shares_from_leaf_weights(
-                entries,
-                {name: leaf.weight for name, leaf in flat_mix.items()},
-                {name: leaf.repetition_factor or 1.0 for name, leaf in flat_mix.items()},
-                path_tokens,
-                leaf_counts,
-                partial=weights_only,
-            )
-            implied = (
-                resolve_shares(entries, None, leaf_counts) if _has_data_weights(entries) else None
-            )
-            mismatches = check_mix(loaded.where, entries, flat_mix, implied)
-            if loaded.dialect is Dialect.FLAT:
-                mismatches.append(
-                    located(
-                        loaded.where,
-                        "mix",
-                        "a plan-era config's mix: block is read here, but plan-era olmix"
-                        " ignores it and current olmix refuses the config",
-                        "convert it with `qupsample convert`",
-                    )
+    shares = _shares(loaded, entries, flat_mix, path_tokens, leaf_counts, weights_only, findings)
+    if flat_mix is None and with_priors and offline:
+        _require_counted(loaded.where, shares, leaf_counts)
+    leaves, paths = _rows(loaded.where, shares, counts, budget)
+    warnings += _row_warnings(leaves, model.minimum_weight, offline)
+    if not weights_only:
+        warnings += _unknown_feasibility(leaves)
+    return Mix(
+        model.name,
+        budget,
+        size,
+        tuple(leaves),
+        tuple(paths),
+        tuple(warnings),
+        entries,
+        tuple(shares),
+        offline,
+        model.minimum_weight,
+        loaded.dialect.value,
+        tuple(findings),
+    )
+
+
+def _budget(given: int | None, loaded: OlmixConfig, proxies: Proxies, findings: list[str]) -> int:
+    """The training tokens: given, else the config's `max_tokens`, else the trainer's."""
+    if given is not None:
+        if not 0 < given <= MAX_TOKENS:
+            raise UserError(
+                located(
+                    "training_tokens", None, f"must be between 1 and {MAX_TOKENS:.0e}, got {given}"
                 )
-        else:
-            shares = resolve_shares(entries, path_tokens, leaf_counts, partial=weights_only)
+            )
+        return given
+    if loaded.max_tokens is not None:
+        return loaded.max_tokens
+    budget = config_budget(loaded.experiment, proxies, loaded.where)
+    if budget.parameters is None:
+        model = loaded.experiment
+        findings.append(
+            located(
+                loaded.where,
+                "tokenizer",
+                f"the trainer's size of {model.proxy_model_id} with tokenizer"
+                f" {model.tokenizer or '(none)'} is unknown, so the budget is olmix's nominal"
+                f" {budget.nominal:,} tokens",
+                f"use a trainer tokenizer ({', '.join(proxies.trainer_tokenizers)}) or pass"
+                " the budget",
+            ),
+        )
+    return budget.tokens
+
+
+def _leaf_counts(
+    loaded: OlmixConfig,
+    entries: Sequence[Entry],
+    priors: PriorsInput | None,
+    findings: list[str],
+) -> tuple[dict[str, int], bool]:
+    """Token counts per leaf from the config's `priors:` and `priors`; whether any given.
+
+    Keys that name no data leaf are findings (a typo would otherwise count nothing).
+    """
+    given = priors_counts(priors)
+    leaves = [name for name, _ in walk_leaves(entries)]
+    for counts, field in ((loaded.token_counts, "priors"), (given, "--priors")):
+        stray = [key for key in counts or () if key not in set(leaves)]
+        if stray:
+            findings.append(_stray_priors(loaded.where, field, stray, leaves))
+    with_priors = loaded.token_counts is not None or given is not None
+    return {**(loaded.token_counts or {}), **(given or {})}, with_priors
+
+
+def _stray_priors(where: str, field: str, stray: Sequence[str], leaves: Sequence[str]) -> str:
+    close = difflib.get_close_matches(stray[0], leaves, n=1)
+    fix = f"did you mean {close[0]!r}? " if close else ""
+    return located(
+        where,
+        f"{field}.token_counts" if field == "priors" else field,
+        f"{shown_names(stray)} {'names' if len(stray) == 1 else 'name'} no data leaf, so"
+        " the count is not used",
+        f"{fix}fix the key, or count again with `qupsample priors CONFIG`",
+    )
+
+
+def _globs_to_count(
+    entries: Sequence[Entry],
+    flat_mix: Mapping[str, MixLeaf] | None,
+    leaf_counts: Mapping[str, int],
+    weights_only: bool,
+) -> list[str]:
+    """The globs whose token counts the shares (or, unless `weights_only`, tokens) need."""
+    if flat_mix is None:
+        return needed_paths(entries, leaf_counts, leaf_weights_only=weights_only)
+    if weights_only:
+        return []
+    return [
+        path
+        for name, entry in walk_leaves(entries)
+        if name in flat_mix and flat_mix[name].weight > 0 and name not in leaf_counts
+        for path in entry.paths
+    ]
+
+
+def _shares(
+    loaded: OlmixConfig,
+    entries: Sequence[Entry],
+    flat_mix: Mapping[str, MixLeaf] | None,
+    path_tokens: Mapping[str, int] | None,
+    leaf_counts: Mapping[str, int],
+    weights_only: bool,
+    findings: list[str],
+) -> list[LeafShare]:
+    """Each leaf's share: from the mix block (and its checks), else the data's weights."""
+    try:
+        if flat_mix is None:
+            return resolve_shares(entries, path_tokens, leaf_counts, partial=weights_only)
+        shares = shares_from_leaf_weights(
+            entries,
+            {name: leaf.weight for name, leaf in flat_mix.items()},
+            {name: leaf.repetition_factor or 1.0 for name, leaf in flat_mix.items()},
+            path_tokens,
+            leaf_counts,
+            partial=weights_only,
+        )
     except WeightError as exc:
         # The weight maths names leaves; say which config they belong to.
         raise WeightError(f"{loaded.where}: {exc.message}", *exc.hints) from None
-    if flat_mix is None:
-        unknown = [s.leaf for s in shares if s.weight is None and s.leaf not in leaf_counts]
-        if unknown and with_priors and offline:
-            raise UserError(
+    findings += mix_findings(loaded, entries, flat_mix, leaf_counts)
+    return shares
+
+
+def mix_findings(
+    loaded: OlmixConfig,
+    entries: Sequence[Entry],
+    flat_mix: Mapping[str, MixLeaf],
+    leaf_counts: Mapping[str, int] | None = None,
+) -> list[str]:
+    """What olmix will silently do with a config's `mix:` block (see `check_mix`)."""
+    implied = None
+    unreadable = []
+    if _has_data_weights(entries):
+        try:
+            implied = resolve_shares(entries, None, leaf_counts)
+        except WeightError:
+            unreadable.append(
                 located(
                     loaded.where,
-                    "priors",
-                    f"no token count for {_shown(unknown)}",
-                    "count it with `qupsample priors CONFIG -o FILE` (or qupsample.priors)",
-                ),
-                Hint("or drop {} to list storage", "--offline", "offline=True"),
+                    "data",
+                    "weights disagree with the mix: they cannot be read as one (e.g. some"
+                    " siblings have a weight and some do not)",
+                    "olmix uses the mix; drop the data weights",
+                )
             )
+    findings = [*check_mix(loaded.where, entries, flat_mix, implied), *unreadable]
+    if loaded.dialect is Dialect.FLAT:
+        findings.append(
+            located(
+                loaded.where,
+                "mix",
+                "a plan-era config's mix: block is read here, but plan-era olmix"
+                " ignores it and current olmix refuses the config",
+                "convert it with `qupsample convert`",
+            )
+        )
+    return findings
 
+
+def _require_counted(
+    where: str, shares: Sequence[LeafShare], leaf_counts: Mapping[str, int]
+) -> None:
+    """Offline with priors: every leaf whose weight needs counts must be counted."""
+    unknown = [s.leaf for s in shares if s.weight is None and s.leaf not in leaf_counts]
+    if unknown:
+        raise UserError(
+            located(
+                where,
+                "priors",
+                f"no token count for {shown_names(unknown)}",
+                "count it with `qupsample priors CONFIG -o FILE` (or qupsample.priors)",
+            ),
+            Hint("or drop {} to list storage", "--offline", "offline=True"),
+        )
+
+
+def _rows(
+    where: str, shares: Sequence[LeafShare], counts: Mapping[str, CachedCount], budget: int
+) -> tuple[list[LeafRow], list[PathRow]]:
+    """The leaf and path rows of the mix."""
     leaves: list[LeafRow] = []
     paths: list[PathRow] = []
     for share in shares:
@@ -393,7 +517,7 @@ def resolve(
         if requested is not None and not math.isfinite(requested):
             raise UserError(
                 located(
-                    loaded.where,
+                    where,
                     share.leaf,
                     f"weight {share.weight!r} x {budget:,} training tokens is not a finite"
                     " number of tokens",
@@ -422,34 +546,36 @@ def resolve(
                     count.listed_at if count else None,
                 )
             )
-    minimum = model.minimum_weight
-    if minimum:
-        low = [leaf.leaf for leaf in leaves if leaf.below(minimum)]
-        if low:
-            warnings.append(
-                f"{len(low)} leaf weight(s) below minimum_weight {minimum:g} (olmix drops them):"
-                f" {', '.join(low)}"
-            )
-    if offline:
-        unknown = [leaf.leaf for leaf in leaves if leaf.weight is None]
-        if unknown:
-            warnings.append(
-                f"offline: {len(unknown)} leaf weight(s) need token counts: {', '.join(unknown)}"
-            )
-    return Mix(
-        model.name,
-        budget,
-        size,
-        tuple(leaves),
-        tuple(paths),
-        tuple(warnings),
-        entries,
-        tuple(shares),
-        offline,
-        minimum,
-        loaded.dialect.value,
-        (*loaded.notes, *mismatches),
-    )
+    return leaves, paths
+
+
+def _row_warnings(leaves: Sequence[LeafRow], minimum: float | None, offline: bool) -> list[str]:
+    warnings = []
+    low = [leaf.leaf for leaf in leaves if leaf.below(minimum)]
+    if low:
+        warnings.append(
+            f"{len(low)} leaf weight(s) below minimum_weight {minimum:g} (olmix drops them):"
+            f" {', '.join(low)}"
+        )
+    unknown = [leaf.leaf for leaf in leaves if leaf.weight is None]
+    if offline and unknown:
+        warnings.append(
+            f"offline: {len(unknown)} leaf weight(s) need token counts: {', '.join(unknown)}"
+        )
+    return warnings
+
+
+def _unknown_feasibility(leaves: Sequence[LeafRow]) -> list[str]:
+    """Where some sampled leaves are counted and others not, say that feasibility is
+    unknown (a budget from the counted leaves alone would overstate it)."""
+    sampled = [leaf for leaf in leaves if leaf.weight != 0]
+    unknown = [leaf.leaf for leaf in sampled if leaf.tokens is None]
+    if not unknown or len(unknown) == len(sampled):
+        return []
+    return [
+        f"feasibility unknown: no token count for {len(unknown)} sampled leaf(s):"
+        f" {shown_names(unknown)} (count them with `qupsample priors CONFIG -o FILE`)"
+    ]
 
 
 _PRIORS_HINT = Hint(
@@ -461,10 +587,10 @@ _PRIORS_HINT = Hint(
 
 def mix_tree(
     config: ConfigInput,
+    project: Project,
     *,
     keep_zero: bool = False,
     counting: Counting | None = None,
-    root: Path | str | None = None,
 ) -> dict[str, Any]:
     """The nested `mix:` block of a config (`Mix.to_olmix_mix`), from weights alone.
 
@@ -477,12 +603,12 @@ def mix_tree(
     """
     counting = counting or Counting()
     try:
-        mix = resolve(config, root=root, weights_only=True, **counting.as_kwargs())
+        mix = resolve(config, root=project, weights_only=True, **counting.as_kwargs())
     except StorageError as exc:
         # Counts were needed and storage failed: a priors file is the way around it.
         raise StorageError(exc.message, *exc.hints, _PRIORS_HINT) from None
     if mix.needs_counts:
-        shown = _shown(mix.needs_counts, 3)
+        shown = shown_names(mix.needs_counts, 3)
         hints = [_PRIORS_HINT]
         if counting.offline:
             hints.append(Hint("or drop {} so storage is listed", "--offline", "offline=True"))

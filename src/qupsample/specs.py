@@ -59,17 +59,26 @@ class FamilySpecs:
 
 
 @dataclass(frozen=True)
-class Project:
-    """Every spec of a project root, validated and cross-checked."""
+class Specs:
+    """A project's layout, settings and families, validated and cross-checked."""
 
-    root: Path
     layout: Layout
     settings: Settings
     families: dict[str, FamilySpecs]
+
+
+@dataclass(frozen=True, eq=False)
+class Project:
+    """One project: its folder, and its specs, each read from that folder on first use.
+
+    `open_project` makes it where a user's call enters; everything below takes this
+    object, so no function looks at the current folder.
+    """
+
+    root: Path
     # The specs built into qupsample, not a project of the user's: nothing is written
     # into them.
     builtin: bool = False
-    proxies: Proxies | None = None
 
     def describe(self) -> str:
         """Which specs are in use, for a line on stderr."""
@@ -81,6 +90,59 @@ class Project:
     def templates(self) -> Path:
         """The folder of Jinja templates."""
         return self.root / TEMPLATES_DIR
+
+    @functools.cached_property
+    def proxies(self) -> Proxies:
+        """The proxy models and tokenizers (`schemes/proxies.yaml`, else the built-in)."""
+        path = self.root / SCHEMES_DIR / PROXIES_FILE
+        if path.is_file():
+            return load_spec(path, Proxies, self.root).spec
+        # A project made before the file existed uses the built-in one.
+        builtin = builtin_root()
+        return load_spec(builtin / SCHEMES_DIR / PROXIES_FILE, Proxies, builtin).spec
+
+    @functools.cached_property
+    def specs(self) -> Specs:
+        """Every spec of the project, validated and cross-checked (read once)."""
+        return _load_specs(self)
+
+    @property
+    def layout(self) -> Layout:
+        """Where the data lives (`schemes/layout.yaml`)."""
+        return self.specs.layout
+
+    @property
+    def settings(self) -> Settings:
+        """The standard settings (`schemes/settings.yaml`)."""
+        return self.specs.settings
+
+    @property
+    def families(self) -> dict[str, FamilySpecs]:
+        """The families, by name."""
+        return self.specs.families
+
+    def with_specs(self, **changes: Any) -> Project:
+        """The same project with some specs replaced (`layout`, `settings`, `families`)."""
+        project = Project(self.root, self.builtin)
+        project.__dict__["proxies"] = self.proxies
+        project.__dict__["specs"] = replace(self.specs, **changes)
+        return project
+
+
+ProjectInput = Project | Path | str | None
+
+
+def open_project(root: ProjectInput = None) -> Project:
+    """The project a user's call works in: the one place `root=None` is decided.
+
+    Order: a `Project` as it is; the folder given; else the nearest folder at or
+    above the current one holding `schemes/` and `templates/`; else the specs built
+    into qupsample. Specs are read on first use.
+    """
+    if isinstance(root, Project):
+        return root
+    folder, builtin = locate_root(root)
+    return Project(folder.resolve(), builtin)
 
 
 def _is_root(folder: Path) -> bool:
@@ -289,9 +351,15 @@ def _check_profile(profile: Loaded[Profile], layout: Layout, layout_file: str) -
             )
 
 
-def load_project(root: Path | str | None = None) -> Project:
-    """Load and cross-check every spec of the project at (or found from) `root`."""
-    folder, builtin = locate_root(root)
+def load_project(root: ProjectInput = None) -> Project:
+    """The project at (or found from) `root`, with every spec read and cross-checked."""
+    project = open_project(root)
+    project.specs  # noqa: B018 - read and check them now, not on first use
+    return project
+
+
+def _load_specs(project: Project) -> Specs:
+    folder = project.root
     specs = folder / SCHEMES_DIR
     layout = load_spec(specs / "layout.yaml", Layout, folder)
     settings = load_spec(specs / "settings.yaml", Settings, folder)
@@ -310,27 +378,7 @@ def load_project(root: Path | str | None = None) -> Project:
     outputs: dict[str, str] = {}
     for file in family_files:
         family = load_spec(file, Family, folder)
-        for form in family.spec.outputs:
-            for other, owner in outputs.items():
-                if _nested(form.output, other):
-                    raise SpecError(
-                        located(
-                            family.file,
-                            "output",
-                            f"{form.output!r} and {other!r} ({owner}) nest",
-                            "give each family and form an output folder of its own, side by side",
-                        )
-                    )
-            if form.output in outputs:
-                raise SpecError(
-                    located(
-                        family.file,
-                        "output",
-                        f"{form.output!r} is also an output of {outputs[form.output]}",
-                        "give each family and form its own output folder",
-                    )
-                )
-            outputs[form.output] = family.file
+        _check_outputs(family, outputs)
         schemes = {
             name: _resolve_scheme(scheme, layout.spec, layout.file)
             for name, scheme in _members(family, "schemes", Scheme, folder, seen).items()
@@ -340,45 +388,64 @@ def load_project(root: Path | str | None = None) -> Project:
             _check_scheme(scheme, layout.spec, layout.file)
         for profile in profiles.values():
             _check_profile(profile, layout.spec, layout.file)
-        for index, form in enumerate(family.spec.outputs):
-            for template_field in ("template", "readme_template", "batch_template"):
-                name = getattr(form, template_field)
-                if not (folder / TEMPLATES_DIR / name).is_file():
-                    field = template_field if index == 0 else f"also.{index - 1}.{template_field}"
-                    raise SpecError(
-                        located(
-                            family.file,
-                            field,
-                            f"no template {name!r} in {TEMPLATES_DIR}/",
-                            "fix the name or add the template",
-                        )
-                    )
+        _check_templates(family, project.templates)
         families[family.name] = FamilySpecs(
             family.name, family.file, family.spec, schemes, profiles
         )
-    proxies = load_proxies(folder)
-    check_proxy(proxies, settings.spec.proxy_model_id, settings.file, "proxy_model_id")
-    return Project(folder, layout.spec, settings.spec, families, builtin, proxies)
+    check_proxy(project.proxies, settings.spec.proxy_model_id, settings.file, "proxy_model_id")
+    return Specs(layout.spec, settings.spec, families)
+
+
+def _check_outputs(family: Loaded[Family], outputs: dict[str, str]) -> None:
+    """Each family and form writes to a folder of its own (`outputs`: folder -> file)."""
+    for form in family.spec.outputs:
+        for other, owner in outputs.items():
+            if _nested(form.output, other):
+                raise SpecError(
+                    located(
+                        family.file,
+                        "output",
+                        f"{form.output!r} and {other!r} ({owner}) nest",
+                        "give each family and form an output folder of its own, side by side",
+                    )
+                )
+        if form.output in outputs:
+            raise SpecError(
+                located(
+                    family.file,
+                    "output",
+                    f"{form.output!r} is also an output of {outputs[form.output]}",
+                    "give each family and form its own output folder",
+                )
+            )
+        outputs[form.output] = family.file
+
+
+def _check_templates(family: Loaded[Family], templates: Path) -> None:
+    for index, form in enumerate(family.spec.outputs):
+        for template_field in ("template", "readme_template", "batch_template"):
+            name = getattr(form, template_field)
+            if not (templates / name).is_file():
+                field = template_field if index == 0 else f"also.{index - 1}.{template_field}"
+                raise SpecError(
+                    located(
+                        family.file,
+                        field,
+                        f"no template {name!r} in {TEMPLATES_DIR}/",
+                        "fix the name or add the template",
+                    )
+                )
 
 
 PROXIES_FILE = "proxies.yaml"
 
 
-def load_proxies(root: Path | str | None = None) -> Proxies:
+def load_proxies(root: ProjectInput = None) -> Proxies:
     """The proxy models and tokenizers of a project (`schemes/proxies.yaml`).
 
     A project without the file (made before it existed) uses the built-in one.
     """
-    folder = find_root(root)
-    path = folder / SCHEMES_DIR / PROXIES_FILE
-    if not path.is_file():
-        folder, path = builtin_root(), builtin_root() / SCHEMES_DIR / PROXIES_FILE
-    return _load_proxies(path, path.stat().st_mtime_ns, folder)
-
-
-@functools.lru_cache(maxsize=8)
-def _load_proxies(path: Path, mtime_ns: int, root: Path) -> Proxies:
-    return load_spec(path, Proxies, root).spec
+    return open_project(root).proxies
 
 
 def check_proxy(proxies: Proxies, proxy: str, where: str, field: str) -> None:
@@ -429,7 +496,7 @@ def only_family(project: Project, family: str | None, where: str) -> Project:
                 where, f"family {family!r}", "unknown family", suggest(family, project.families)
             )
         )
-    return replace(project, families={family: project.families[family]})
+    return project.with_specs(families={family: project.families[family]})
 
 
 def suggest(name: str, known: Iterable[str], label: str = "known", *, ordered: bool = False) -> str:
@@ -449,9 +516,9 @@ class SpecRow:
     description: str
 
 
-def list_specs(root: Project | Path | str | None = None) -> list[SpecRow]:
+def list_specs(root: ProjectInput = None) -> list[SpecRow]:
     """Families, schemes and profiles of a project, with a short description each."""
-    project = root if isinstance(root, Project) else load_project(root)
+    project = load_project(root)
     rows: list[SpecRow] = []
     schemes: dict[str, tuple[str, list[str]]] = {}
     profiles: dict[str, tuple[str, list[str]]] = {}

@@ -6,10 +6,11 @@ leaf (a bucket, or a source or topic with plain paths); every other entry has ch
 One rule holds at every sibling group (the sources, the topics of a source, the buckets
 of a topic):
 
-- If at least one sibling has a `weight`, the weights are normalized across the group
-  and a sibling whose weight is None counts as 0.
+- If every sibling has a `weight`, the weights are normalized across the group.
 - If no sibling has a weight, the parent's share is split in proportion to the
   siblings' token counts (the total tokens of all paths below each sibling).
+- Some siblings with a weight and some without is ambiguous (is the other 0, or its
+  share by tokens?) and refused (`unweighted_siblings`, `mixed_weights_message`).
 
 The several paths of one leaf split the leaf's share in proportion to their token
 counts. Weights must be finite and >= 0. Under a parent with a positive share, a group
@@ -50,7 +51,9 @@ __all__ = [
     "resolve_shares",
     "round_group",
     "shares_from_leaf_weights",
+    "shown_names",
     "split_group",
+    "unweighted_siblings",
     "walk_leaves",
 ]
 
@@ -374,6 +377,35 @@ def _has_weights(group: Sequence[Entry]) -> bool:
     return any(entry.weight is not None for entry in group)
 
 
+def unweighted_siblings(weights: Mapping[str, float | None]) -> list[str]:
+    """The siblings without a weight in a group where some have one (the ambiguous case)."""
+    if all(weight is None for weight in weights.values()):
+        return []
+    return [name for name, weight in weights.items() if weight is None]
+
+
+def mixed_weights_message(
+    kind: str, weights: Mapping[str, float | None] | Sequence[float | None]
+) -> str:
+    """Why a group with some weights missing is refused, and the two ways to fix it."""
+    if not isinstance(weights, Mapping):
+        weights = {f"#{i + 1}": weight for i, weight in enumerate(weights)}
+    missing = unweighted_siblings(weights)
+    given = [name for name, weight in weights.items() if weight is not None]
+    return (
+        f"{shown_names(missing)} {'has' if len(missing) == 1 else 'have'} no weight while"
+        f" {'its sibling' if len(given) == 1 else 'their siblings'} {shown_names(given)}"
+        f" {'has' if len(given) == 1 else 'have'} one — give every {kind} a weight, or"
+        f" drop the weights of all to split by token counts"
+    )
+
+
+def shown_names(names: Sequence[str], limit: int = 4) -> str:
+    """`a, b, c, d (and 3 more)`: a list of names cut to `limit`."""
+    more = f" (and {len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
 # --- shares --------------------------------------------------------------------------
 
 
@@ -394,6 +426,8 @@ def _split(
     if not weights:
         raise WeightError(located(where, None, f"has no {kind}s", f"add at least one {kind}"))
     if any(weight is not None for weight in weights):
+        if None in weights:
+            raise WeightError(located(where, None, mixed_weights_message(kind, weights)))
         values: list[Fraction] = []
         for weight in weights:
             if weight is not None and not _is_weight(weight):
@@ -497,6 +531,9 @@ def _resolve_group(
     if share == 0:
         shares = [Fraction(0)] * len(group)
     elif _has_weights(group):
+        named = {entry.name: entry.weight for entry in group}
+        if unweighted_siblings(named):
+            raise WeightError(located(where, None, mixed_weights_message(kind, named)))
         # An unknown parent share (offline) is treated as possibly positive, so an
         # all-zero group fails early instead of only once counts are in.
         fractions = _split([entry.weight for entry in group], None, where=where, kind=kind)
@@ -637,11 +674,16 @@ def over_limit(repetition: float | None, limit: float) -> bool:
 def largest_budget(leaves: Iterable[tuple[float | None, int | None, float]]) -> float | None:
     """The most training tokens with no leaf over its limit, from (weight, tokens, limit).
 
-    None when no leaf with a positive weight has a known token count.
+    None when it is unknown: a leaf that may be sampled has no weight or no token count
+    (the counted leaves alone would overstate it).
     """
-    budgets = [
-        tokens * limit / weight for weight, tokens, limit in leaves if weight and tokens is not None
-    ]
+    budgets = []
+    for weight, tokens, limit in leaves:
+        if weight == 0:
+            continue
+        if weight is None or tokens is None:
+            return None  # a sampled leaf of unknown share or size: the answer is unknown
+        budgets.append(tokens * limit / weight)
     return min(budgets) if budgets else None
 
 
