@@ -19,6 +19,7 @@ from helpers import (
     PROFILES,
     REPO,
     SCHEMES,
+    assert_one_error_line,
     invoke,
     make_project,
     read_tree,
@@ -193,19 +194,22 @@ def test_check_fails_when_out_of_date(
 
 
 def test_generate_removes_orphans_only_in_family_folders(tmp_path: Path) -> None:
-    """A normal generate removes orphans (and emptied folders) but not files elsewhere."""
+    """A normal generate removes orphans (and emptied folders) but not files elsewhere,
+    which it names as unexpected (so that --check fails until they are removed)."""
     root = make_project(tmp_path, with_generated=True)
     out = root / "generated"
     _add_orphan(root)
     (out / FAMILY / "heavy_old").mkdir()
     (out / FAMILY / "heavy_old" / "gradual.yaml").write_text("name: older\n")
     (out / "notes.txt").write_text("mine\n")
-    code, stdout, _ = invoke("generate", "--root", str(root))
+    code, stdout, err = invoke("generate", "--root", str(root))
     assert code == 0
     assert stdout.splitlines() == [
         f"removed: {out}/{FAMILY}/heavy_code/old.yaml",
         f"removed: {out}/{FAMILY}/heavy_old/gradual.yaml",
+        f"unexpected: {out}/notes.txt",
     ]
+    assert "1 file(s) no spec writes (unexpected above): generate leaves them" in err
     assert not (out / FAMILY / "heavy_old").exists()
     assert (out / "notes.txt").read_text() == "mine\n"
     assert sorted(read_tree(out)) == sorted([*FAMILY_FILES, "notes.txt"])
@@ -345,12 +349,11 @@ def test_generate_one_family(tmp_path: Path) -> None:
 
 
 def test_sweep_matches_golden_files(tmp_path: Path, update_golden: bool) -> None:
-    """`generate --sweep proxy_model_id=olmo3_14m,olmo3_60m` writes the golden sweep tree."""
-    root = make_project(tmp_path, profiles=["heavy_code"])
+    """A family's declared sweep `proxy_model_id: [olmo3_14m, olmo3_60m]` is written by a
+    plain generate to generated/sweeps/: the golden sweep tree."""
+    root = _with_sweep(tmp_path)
     out = root / "generated" / "sweeps"
-    code, _, err = invoke(
-        "generate", "--sweep", "proxy_model_id=olmo3_14m,olmo3_60m", "--root", str(root)
-    )
+    code, _, err = invoke("generate", "--root", str(root))
     assert code == 0, err
     written = read_tree(out)
     if update_golden:
@@ -371,6 +374,64 @@ def test_sweep_matches_golden_files(tmp_path: Path, update_golden: bool) -> None
             "heavy_code/gradual.yaml",
         )
     ]
+
+
+def _with_sweep(tmp_path: Path, values: str = "[olmo3_14m, olmo3_60m]") -> Path:
+    family = (REPO / "schemes" / "families" / f"{FAMILY}.yaml").read_text(encoding="utf-8")
+    spec = family + f"sweeps:\n  proxy_model_id: {values}\n"
+    return make_project(
+        tmp_path, {f"schemes/families/{FAMILY}.yaml": spec}, profiles=["heavy_code"]
+    )
+
+
+def test_check_sees_declared_sweeps_removed_families_and_stray_files(tmp_path: Path) -> None:
+    """--check is honest about everything under generated/: a declared sweep whose values
+    changed, an old sweep no spec declares, a removed family's folder, a stray file."""
+    root = _with_sweep(tmp_path)
+    out = root / "generated"
+    assert invoke("generate", "--root", root).code == 0
+    assert invoke("generate", "--root", root, "--check").code == 0
+    (out / "old_family" / "heavy_code").mkdir(parents=True)
+    (out / "old_family" / "heavy_code" / "gradual.yaml").write_text("name: old\n")
+    (out / FAMILY / "notes.txt").write_text("mine\n")
+    family = root / "schemes" / "families" / f"{FAMILY}.yaml"
+    family.write_text(family.read_text().replace("olmo3_60m", "olmo3_30m"))
+    code, stdout, err = invoke("generate", "--root", root, "--check")
+    assert code == 1, err
+    lines = stdout.splitlines()
+    sweep = f"{out}/sweeps/{FAMILY}"
+    assert f"orphaned: {sweep}/proxy_model_id-olmo3_60m/heavy_code/gradual.yaml" in lines
+    assert f"missing: {sweep}/proxy_model_id-olmo3_30m/heavy_code/gradual.yaml" in lines
+    assert f"unexpected: {out}/{FAMILY}/notes.txt" in lines
+    assert f"unexpected: {out}/old_family/heavy_code/gradual.yaml" in lines
+    assert "out of date" in err
+    # generate removes what it wrote once and leaves the rest; then --check is clean.
+    assert invoke("generate", "--root", root).code == 0
+    assert not (out / "sweeps" / FAMILY / "proxy_model_id-olmo3_60m").exists()
+    (out / FAMILY / "notes.txt").unlink()
+    shutil.rmtree(out / "old_family")
+    assert invoke("generate", "--root", root, "--check").code == 0
+
+
+def test_an_undeclared_sweep_into_generated_is_refused(tmp_path: Path) -> None:
+    """An ad-hoc --sweep would leave generated/ with files --check cannot reproduce: it is
+    refused with both ways out, and nothing is written; with --out it goes there."""
+    root = make_project(tmp_path, profiles=["heavy_code"])
+    code, out, err = invoke("generate", "--sweep", "seed=1,2", "--root", root)
+    assert_one_error_line(
+        code,
+        out,
+        err,
+        "generate --sweep: seed: a sweep in generated/ must be declared",
+        "`sweeps: {seed: [V1, V2]}`",
+        "or write this one elsewhere with --out DIR",
+    )
+    assert not (root / "generated").exists()
+    code, _, err = invoke(
+        "generate", "--sweep", "seed=1,2", "--root", root, "--out", tmp_path / "s"
+    )
+    assert code == 0, err
+    assert (tmp_path / "s" / FAMILY / "seed-2" / "heavy_code" / "gradual.yaml").is_file()
 
 
 def test_sweep_names_and_settings_follow_the_value(tmp_path: Path) -> None:
@@ -492,7 +553,11 @@ def test_orphan_cleanup_removes_only_generated_names_and_never_follows_links(
     (out / FAMILY / "heavy_code" / "linked.yaml").symlink_to(outside)
     code, stdout, err = invoke("generate", "--root", str(root))
     assert code == 0, err
-    assert stdout == f"removed: {out / FAMILY / 'heavy_code' / 'old.yaml'}\n"
+    assert stdout.splitlines() == [
+        f"removed: {out / FAMILY / 'heavy_code' / 'old.yaml'}",
+        *(f"unexpected: {out / FAMILY / p}" for p in ("notes.txt", "heavy_code/linked.yaml",
+                                                      "heavy_code/notes.md")),
+    ]  # fmt: skip
     assert (out / FAMILY / "notes.txt").read_text() == "mine\n"
     assert (out / FAMILY / "heavy_code" / "notes.md").read_text() == "mine\n"
     assert (out / FAMILY / "heavy_code" / "linked.yaml").is_symlink()

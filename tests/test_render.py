@@ -422,11 +422,14 @@ def test_hostile_names_from_spec_files_render_as_plain_strings(tmp_path: Path, n
             "rest": {"vigintiles": [15], "weight": 30},
         }
     }
+    layout = yaml.safe_load((REPO / "schemes" / "layout.yaml").read_text(encoding="utf-8"))
+    layout["topics"]["all_dressed"] += [name, "plain"]  # topics must be the layout's
     root = make_project(
         tmp_path,
         {
             f"schemes/profiles/{name}.yaml": yaml.safe_dump(profile, sort_keys=False),
             f"schemes/weighting/{name}.yaml": yaml.safe_dump(scheme, sort_keys=False),
+            "schemes/layout.yaml": yaml.safe_dump(layout, sort_keys=False),
         },
     )
     data_root = f"s3://bucket/{name}"

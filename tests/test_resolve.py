@@ -830,12 +830,21 @@ def test_offline_needs_no_server_at_all() -> None:
 
 
 def test_json_shape_is_stable(memory_root: str) -> None:
-    """to_json has exactly training_tokens, leaves and paths, with fixed keys in each row."""
+    """to_json has exactly training_tokens, the largest feasible budget, the uncounted
+    leaves, leaves and paths, with fixed keys in each row."""
     mix = resolve(dclm_config(memory_root), cache=False)
     data = json.loads(mix.to_json())
     assert mix.to_json().endswith("}\n")
-    assert list(data) == ["training_tokens", "leaves", "paths"]
+    assert list(data) == [
+        "training_tokens",
+        "max_training_tokens",
+        "unknown_tokens",
+        "leaves",
+        "paths",
+    ]
     assert data["training_tokens"] == 138_958_080
+    assert data["max_training_tokens"] == int(mix.max_training_tokens or 0) > 0
+    assert data["unknown_tokens"] == []
     assert len(data["leaves"]) == len(mix.leaves)
     assert len(data["paths"]) == len(mix.paths)
     for leaf in data["leaves"]:

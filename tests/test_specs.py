@@ -5,7 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import FAMILY, PROFILE_TABLE, REPO, TOPICS, invoke, make_project, read_tree
+from helpers import (
+    FAMILY,
+    PROFILE_TABLE,
+    REPO,
+    TOPICS,
+    assert_one_error_line,
+    invoke,
+    make_project,
+    read_tree,
+)
 
 from qupsample.errors import SpecError
 from qupsample.specs import find_root, load_project
@@ -371,3 +380,74 @@ def test_scheme_descriptions_and_buckets_are_checked(
     code, _, err = invoke("list", "--root", str(root))
     assert code == 2 and err.count("\n") == 1
     assert err.startswith(f"error: schemes/weighting/steep.yaml: {message}")
+
+
+# --- exact or loud: names and weights are checked where they are written ----------------
+
+
+def _heavy_code(tmp_path: Path, old: str, new: str) -> Path:
+    text = (REPO / "schemes" / "profiles" / "heavy_code.yaml").read_text(encoding="utf-8")
+    assert old in text
+    return make_project(
+        tmp_path,
+        {"schemes/profiles/heavy_code.yaml": text.replace(old, new)},
+        profiles=["heavy_code"],
+    )
+
+
+def test_a_source_without_weight_beside_weighted_ones_is_refused(tmp_path: Path) -> None:
+    """all_dressed without a weight beside arxiv and wikipedia is never silently 0."""
+    root = _heavy_code(tmp_path, "  all_dressed:\n    weight: 98\n", "  all_dressed:\n")
+    for template in ("olmix-experiment", "olmix-launch"):
+        code, out, err = invoke("render", "aggressive", "heavy_code", "--root", root,
+                                "--template", template)  # fmt: skip
+        assert_one_error_line(
+            code,
+            out,
+            err,
+            "schemes/profiles/heavy_code.yaml: sources: all_dressed has no weight while their"
+            " siblings arxiv, wikipedia have one",
+            "give every source a weight, or drop the weights of all to split by token counts",
+        )
+
+
+def test_a_bucket_or_topic_without_weight_beside_weighted_ones_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The same rule holds for topics in a profile and for buckets in a scheme."""
+    root = _heavy_code(tmp_path, "      politics: 5\n", "      politics: {}\n")
+    code, out, err = invoke("render", "aggressive", "heavy_code", "--root", root)
+    assert_one_error_line(code, out, err, "sources.all_dressed.topics", "politics has no weight")
+    scheme = make_project(
+        tmp_path / "s", {"schemes/weighting/aggressive.yaml": "buckets:\n  top10pct: 70\n"
+                         "  10-30pct: {}\n"}, profiles=["heavy_code"],
+    )  # fmt: skip
+    code, out, err = invoke("render", "aggressive", "heavy_code", "--root", scheme)
+    assert_one_error_line(code, out, err, "aggressive.yaml: buckets", "10-30pct has no weight")
+
+
+def test_a_misspelt_topic_is_refused_at_render_with_did_you_mean(tmp_path: Path) -> None:
+    """A topic that is no folder of the layout fails at render and generate, not at storage."""
+    root = _heavy_code(tmp_path, "science_math_and_technology:", "science_math_and_technolgy:")
+    for args in (["render", "aggressive", "heavy_code"], ["generate", "--out", tmp_path / "o"]):
+        code, out, err = invoke(*args, "--root", root)
+        assert_one_error_line(
+            code,
+            out,
+            err,
+            "schemes/profiles/heavy_code.yaml: sources.all_dressed.topics."
+            "science_math_and_technolgy: unknown topic",
+            "did you mean 'science_math_and_technology'?",
+            "(schemes/layout.yaml)",
+        )
+    assert not (tmp_path / "o").exists()
+
+
+def test_layout_topics_must_belong_to_a_source_split_by_topic(tmp_path: Path) -> None:
+    """`topics:` for a source without {topic} in its pattern is a layout error."""
+    layout = (REPO / "schemes" / "layout.yaml").read_text(encoding="utf-8")
+    root = make_project(
+        tmp_path, {"schemes/layout.yaml": layout + "  arxiv: [a]\n"}, profiles=["heavy_code"]
+    )
+    code, out, err = invoke("list", "--root", root)
+    assert_one_error_line(code, out, err, "layout.yaml", "'arxiv' has no {topic}")

@@ -83,6 +83,9 @@ class Target:
     variant: str = ""
     suffix: str = ""
     prefix: str = OUTPUT_DIR
+    # A folder of the output folder that holds the form's folder (`sweeps` for the
+    # family's declared sweeps).
+    base: str = ""
     # Which of the family's forms (`Family.outputs`): 0 is its own, then `also`.
     form_index: int = 0
     # Where the file really goes when not under `prefix` (render -o FILE).
@@ -96,7 +99,7 @@ class Target:
     @property
     def folder(self) -> str:
         """The form's output folder (or the variant's) inside the output folder."""
-        output = self.form.output
+        output = f"{self.base}/{self.form.output}" if self.base else self.form.output
         return f"{output}/{self.variant}" if self.variant else output
 
     @property

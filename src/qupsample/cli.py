@@ -322,6 +322,16 @@ def _sweep(item: str | None) -> tuple[str, list[str]] | None:
     return key.strip(), [v.strip() for v in values.split(",")]
 
 
+StrictOption = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Exit 1 on any warning: what olmix would silently drop, ignore or refuse (a data "
+        "leaf missing from the mix or at 0, a mix entry naming no leaf, weights not summing "
+        "to 1, data weights that differ, fields olmix ignores, no mix: or eval:, a tokenizer "
+        "or model the trainer rejects), or counts that match no leaf.",
+    ),
+]
 ConfigArgument = Annotated[
     str,
     typer.Argument(metavar="CONFIG", help="A config file of any olmix form, or SCHEME:PROFILE."),
@@ -386,14 +396,17 @@ def render(
     anon: AnonOption = False,
     max_attempts: MaxAttemptsOption = None,
     deadline: DeadlineOption = None,
+    strict: StrictOption = False,
     root: RootOption = None,
 ) -> None:
     """Print the olmix config of SCHEME x PROFILE: exactly the bytes generate writes.
 
-    Storage is listed only for buckets without weights (and never with --offline).
+    Storage is listed only for buckets without weights (and never with --offline). A
+    current-olmix config gets the warnings `resolve --strict` would give it.
     """
     from qupsample.renderer import render as render_config
 
+    warnings: list[str] = []
     text = render_config(
         scheme,
         profile,
@@ -403,10 +416,12 @@ def render(
         family=family,
         out=output,
         template=template,
+        warnings=warnings,
         **_counting(**_storage_args(locals())),
     )
     if output is None:
         sys.stdout.write(text)
+    _warn(warnings, strict, f"{scheme}:{profile}")
 
 
 @command("Write every family's configs, README.md and batch_run.sh.")
@@ -470,10 +485,19 @@ def generate(
         ("stale", report.stale),
         ("missing", report.missing),
         ("orphaned" if check else "removed", report.orphaned),
+        ("unexpected", report.unexpected),
         ("wrote", report.written),
     ):
         for path in paths:
             typer.echo(f"{label}: {report.out / path}")
+    for warning in report.warnings:
+        typer.echo(f"warning: {_line(warning)}", err=True)
+    if report.unexpected and not check:
+        typer.echo(
+            f"{report.out}: {len(report.unexpected)} file(s) no spec writes (unexpected above):"
+            " generate leaves them; remove them, or `generate --check` fails",
+            err=True,
+        )
     total = len(report.unchanged) + len(report.written) + len(report.stale) + len(report.missing)
     if check and report.differs:
         typer.echo(
@@ -520,15 +544,7 @@ def resolve(
             "--allow-repetition", help="Exit 0 even when a leaf is over its repetition limit."
         ),
     ] = False,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict",
-            help="Exit 1 when olmix would silently drop, ignore or refuse part of the config "
-            "(a data leaf missing from the mix, a mix entry naming no leaf, weights not "
-            "summing to 1, data weights that differ, fields olmix ignores, no mix:).",
-        ),
-    ] = False,
+    strict: StrictOption = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no warnings.")
     ] = False,
@@ -566,6 +582,15 @@ def resolve(
         mix.check_feasible()
     if strict and mix.mismatches:
         typer.echo(f"{mix.name}: {len(mix.mismatches)} mix/data mismatch(es) (--strict)", err=True)
+        raise typer.Exit(1)
+
+
+def _warn(warnings: list[str], strict: bool, name: str) -> None:
+    """One `warning:` line each; with --strict, exit 1 when there are any."""
+    for warning in warnings:
+        typer.echo(f"warning: {_line(warning)}", err=True)
+    if strict and warnings:
+        typer.echo(f"{name}: {len(warnings)} warning(s) (--strict)", err=True)
         raise typer.Exit(1)
 
 

@@ -218,7 +218,8 @@ class LaunchConfig(_Open):
     infra: InfraConfig
     training: TrainingConfig
     data: DataConfig
-    eval: EvalConfig
+    # Required by olmix; read without it (older configs), with a finding.
+    eval: EvalConfig | None = None
     mix: dict[str, Any] | None = None
     group_id: str | None = None
 

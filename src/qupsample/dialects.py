@@ -199,7 +199,17 @@ def read_config(data: Any, where: str, project: Project) -> OlmixConfig:
         notes += folder_notes(project.proxies, experiment, where)
         notes += _ignored_top_level(launch, where, allowed={"priors"})
         for section in ("infra", "training", "eval"):
-            notes += _ignored_top_level(getattr(launch, section), where, section=section)
+            if getattr(launch, section) is not None:
+                notes += _ignored_top_level(getattr(launch, section), where, section=section)
+        if launch.eval is None:
+            notes.append(
+                located(
+                    where,
+                    "eval",
+                    "missing: current olmix refuses a launch config without one",
+                    "add it (`qupsample convert` writes the project's in-loop suite)",
+                )
+            )
         if launch.mix is None:
             notes.append(
                 located(

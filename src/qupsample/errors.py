@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import reprlib
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 # `scheme://user:password@` and the query string of an http(s) URL may carry secrets.
@@ -40,6 +40,12 @@ SHORT_LIMIT = 60
 def short_repr(value: object, limit: int = SHORT_LIMIT) -> str:
     """A short view of any value for a message: bounded work, at most `limit` characters."""
     return shorten(_SHORT.repr(value), limit)
+
+
+def shown_names(names: Sequence[str], limit: int = 4) -> str:
+    """`a, b, c, d (and 3 more)`: a list of names cut to `limit`, the one place lists are cut."""
+    more = f" (and {len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def shorten(text: str, limit: int = SHORT_LIMIT) -> str:

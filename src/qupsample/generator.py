@@ -7,7 +7,7 @@ each atomically, so an error leaves the output folder as it was.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,16 +38,20 @@ class GenerateReport:
 
     out: Path
     project: str = ""
+    warnings: list[str] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     orphaned: list[str] = field(default_factory=list)
+    # Files no spec writes that generate leaves alone (not named as it names files, or
+    # outside every family's folder): `check` fails on them until they are removed.
+    unexpected: list[str] = field(default_factory=list)
 
     @property
     def differs(self) -> bool:
         """Whether the output folder differs from what the specs produce."""
-        return bool(self.stale or self.missing or self.orphaned)
+        return bool(self.stale or self.missing or self.orphaned or self.unexpected)
 
 
 SWEEP_DIR = "sweeps"
@@ -62,17 +66,22 @@ class Variant:
     folder: str = ""
     suffix: str = ""
     prefix: str = OUTPUT_DIR
+    base: str = ""
 
 
-def family_targets(
-    family: FamilySpecs, variant: Variant | None = None, form_index: int = 0
-) -> list[Target]:
-    """Every config of a family's form, profile by profile, in name order."""
-    folder, suffix, prefix = (
-        (variant.folder, variant.suffix, variant.prefix) if variant else ("", "", OUTPUT_DIR)
-    )
+def family_targets(family: FamilySpecs, variant: Variant, form_index: int = 0) -> list[Target]:
+    """Every config of a family's form for one variant, profile by profile, in name order."""
     return [
-        Target(family, s, p, variant=folder, suffix=suffix, prefix=prefix, form_index=form_index)
+        Target(
+            family,
+            s,
+            p,
+            variant=variant.folder,
+            suffix=variant.suffix,
+            prefix=variant.prefix,
+            base=variant.base,
+            form_index=form_index,
+        )
         for p in family.profiles
         for s in family.schemes
     ]
@@ -83,23 +92,39 @@ def sweep_variants(
     overrides: Mapping[str, Any] | None,
     key: str,
     values: Sequence[str],
-    prefix: str = f"{OUTPUT_DIR}/{SWEEP_DIR}",
+    prefix: str,
+    *,
+    base: str = "",
+    where: str = "--sweep",
 ) -> list[Variant]:
     """One variant per value of `key`, each in its own sub-folder `KEY-VALUE`."""
     if not values or any(not v for v in values):
         raise UserError(
-            located("--sweep", key, "needs values", "e.g. --sweep chinchilla_multiple=0.5,1,2")
+            located(where, key, "needs values", "e.g. --sweep chinchilla_multiple=0.5,1,2")
         )
     if len(set(values)) != len(values):
-        raise UserError(located("--sweep", key, "a value is listed twice"))
+        raise UserError(located(where, key, "a value is listed twice"))
     variants = []
     for value in values:
         settings, data_root = apply_overrides(
-            project, {**(overrides or {}), key: value}, where="--sweep"
+            project, {**(overrides or {}), key: value}, where=where
         )
         safe = value.replace("/", "_")
-        variants.append(Variant(settings, data_root, f"{key}-{safe}", safe, prefix))
+        variants.append(Variant(settings, data_root, f"{key}-{safe}", safe, prefix, base))
     return variants
+
+
+def declared_variants(
+    project: Project, family: FamilySpecs, overrides: Mapping[str, Any] | None, prefix: str
+) -> list[Variant]:
+    """The family's declared sweeps (`sweeps:` in its spec), under `sweeps/`."""
+    return [
+        variant
+        for key, values in family.spec.sweeps.items()
+        for variant in sweep_variants(
+            project, overrides, key, values, prefix, base=SWEEP_DIR, where=f"{family.file}: sweeps"
+        )
+    ]
 
 
 def _weight_cell(weight: float | None) -> str:
@@ -183,15 +208,17 @@ def _family_context(
 
 def plan_outputs(
     project: Project,
-    variants: Sequence[Variant],
+    variants: Callable[[FamilySpecs], Sequence[Variant]],
     keep_zero: bool = False,
     *,
     template: str | None = None,
     counting: Counting | None = None,
+    warnings: list[str] | None = None,
 ) -> list[OutputFile]:
     """Render every file of every family, form and variant, in memory, in a fixed order.
 
-    `template` replaces each family's own template (its first form), not `also` forms.
+    `variants` gives each family's variants. `template` replaces each family's own
+    template (its first form), not `also` forms.
     """
     files: list[OutputFile] = []
     for family in project.families.values():
@@ -199,7 +226,7 @@ def plan_outputs(
         for index, form in enumerate(forms):
             chosen = find_template(project, template if template and index == 0 else form.template)
             launch = uses_document(project, chosen)
-            for variant in variants:
+            for variant in variants(family):
                 targets = family_targets(family, variant, index)
                 for target in targets:
                     text = render_target(
@@ -210,6 +237,7 @@ def plan_outputs(
                         keep_zero,
                         template=chosen,
                         counting=counting,
+                        warnings=warnings,
                     )
                     files.append(OutputFile(target.path, text))
                 context = _family_context(project, family, targets, variant)
@@ -292,33 +320,12 @@ def generate(
         lists them and a normal run removes them.
     """
     project = only_family(load_project(root), family, "generate")
-    if out is None and project.builtin:
-        raise UserError(
-            located(
-                "generate",
-                None,
-                f"no qupsample project at or above {Path.cwd()} (only the built-in specs),"
-                " and generate never writes into them",
-                "run `qupsample init` to start a project here",
-            ),
-            Hint("or pass {}", "--out DIR", 'out="DIR"'),
-        )
+    folder = _output_folder(project, out, sweep)
     # The usage line of each file shows where it really is: generated/... in the
     # project, else the --out folder as given.
     shown = OUTPUT_DIR if out is None else Path(out).as_posix()
-    if sweep is None:
-        variants = [Variant(*apply_overrides(project, overrides), prefix=shown)]
-        default_out = project.root / OUTPUT_DIR
-    else:
-        prefix = f"{OUTPUT_DIR}/{SWEEP_DIR}" if out is None else shown
-        variants = sweep_variants(project, overrides, sweep[0], sweep[1], prefix)
-        default_out = project.root / OUTPUT_DIR / SWEEP_DIR
-    folder = Path(out) if out is not None else default_out
-    if folder.exists() and not folder.is_dir():
-        raise UserError(
-            located(str(folder), None, "is not a folder"),
-            Hint("pass a folder with {}", "--out DIR", 'out="DIR"'),
-        )
+    variants = _variants(project, overrides, sweep, shown)
+    warnings: list[str] = []
     files = plan_outputs(
         project,
         variants,
@@ -327,23 +334,23 @@ def generate(
         counting=Counting(
             storage_options, offline, priors_counts(priors), cache, refresh, cache_dir
         ),
+        warnings=warnings,
     )
-    report = GenerateReport(folder, project.describe())
+    report = GenerateReport(folder, project.describe(), warnings=warnings)
     expected = {file.path for file in files}
-    # The folders this run owns: a sweep owns its value folders only, so sweeps of
-    # other keys beside it are not orphans.
-    owned = sorted(
-        {
-            f"{form.output}/{variant.folder}".rstrip("/")
-            for family_specs in project.families.values()
-            for form in family_specs.spec.outputs
-            for variant in variants
-        }
-    )
     for file in files:
         _inside(folder, file.path)
+    owned = _owned_folders(project, variants)
+    if out is None:
+        owned = sorted({*owned, *_former_sweeps(folder, project)})
     for relative_dir in owned:
-        report.orphaned += _orphans(folder, relative_dir, expected)
+        orphans, unexpected = _strays(folder, relative_dir, expected)
+        report.orphaned += orphans
+        report.unexpected += unexpected
+    if out is None and family is None:
+        # The project's generated/ holds only what generate writes: a removed family's
+        # folder or an old sweep is reported too.
+        report.unexpected += _outside(folder, owned)
     for file in files:
         path = folder / file.path
         if _is_current(path, file):
@@ -358,7 +365,90 @@ def generate(
             (folder / relative).unlink()
         for relative_dir in owned:
             _remove_empty_dirs(folder / relative_dir)
+            _remove_empty_parents(folder, relative_dir)
     return report
+
+
+def _output_folder(
+    project: Project, out: Path | str | None, sweep: tuple[str, Sequence[str]] | None
+) -> Path:
+    """Where generate writes: `out`, else the project's generated/ (never built-in specs)."""
+    if out is None and project.builtin:
+        raise UserError(
+            located(
+                "generate",
+                None,
+                f"no qupsample project at or above {Path.cwd()} (only the built-in specs),"
+                " and generate never writes into them",
+                "run `qupsample init` to start a project here",
+            ),
+            Hint("or pass {}", "--out DIR", 'out="DIR"'),
+        )
+    if out is None and sweep is not None:
+        raise UserError(
+            located(
+                "generate --sweep",
+                sweep[0],
+                f"a sweep in {OUTPUT_DIR}/ must be declared, so that `generate --check` sees it",
+                f"declare it in the family spec (`sweeps: {{{sweep[0]}: [V1, V2]}}`:"
+                f" `generate` then writes it to {OUTPUT_DIR}/{SWEEP_DIR}/)",
+            ),
+            Hint("or write this one elsewhere with {}", "--out DIR", 'out="DIR"'),
+        )
+    folder = Path(out) if out is not None else project.root / OUTPUT_DIR
+    if folder.exists() and not folder.is_dir():
+        raise UserError(
+            located(str(folder), None, "is not a folder"),
+            Hint("pass a folder with {}", "--out DIR", 'out="DIR"'),
+        )
+    return folder
+
+
+def _variants(
+    project: Project,
+    overrides: Mapping[str, Any] | None,
+    sweep: tuple[str, Sequence[str]] | None,
+    shown: str,
+) -> Callable[[FamilySpecs], list[Variant]]:
+    """Each family's variants: an ad-hoc sweep's, else the plain run and its declared sweeps."""
+    if sweep is not None:
+        adhoc = sweep_variants(project, overrides, sweep[0], sweep[1], shown)
+        return lambda family: adhoc
+    plain = Variant(*apply_overrides(project, overrides), prefix=shown)
+    declared = {
+        name: declared_variants(project, family, overrides, shown)
+        for name, family in project.families.items()
+    }
+    return lambda family: [plain, *declared[family.name]]
+
+
+def _former_sweeps(folder: Path, project: Project) -> list[str]:
+    """The value folders under generated/sweeps/<form>/ of each family: a sweep whose
+    values changed leaves them, and generate cleans them like any form folder."""
+    found = []
+    for family in project.families.values():
+        for form in family.spec.outputs:
+            base = folder / SWEEP_DIR / form.output
+            if base.is_dir() and not base.is_symlink() and not (folder / SWEEP_DIR).is_symlink():
+                found += [
+                    f"{SWEEP_DIR}/{form.output}/{child.name}"
+                    for child in sorted(base.iterdir())
+                    if child.is_dir() and not child.is_symlink()
+                ]
+    return found
+
+
+def _owned_folders(project: Project, variants: Callable[[FamilySpecs], list[Variant]]) -> list[str]:
+    """The folders this run owns: a sweep owns its value folders only, so sweeps of other
+    keys beside it are not orphans."""
+    return sorted(
+        {
+            "/".join(part for part in (variant.base, form.output, variant.folder) if part)
+            for family_specs in project.families.values()
+            for form in family_specs.spec.outputs
+            for variant in variants(family_specs)
+        }
+    )
 
 
 def _inside(folder: Path, relative: str) -> None:
@@ -383,30 +473,60 @@ def _inside(folder: Path, relative: str) -> None:
             )
 
 
-def _orphans(folder: Path, relative_dir: str, expected: set[str]) -> list[str]:
-    """Files of a form's folder that generate would write but no spec produces any more.
+def _strays(folder: Path, relative_dir: str, expected: set[str]) -> tuple[list[str], list[str]]:
+    """Files of a form's folder that no spec produces: (orphans, unexpected).
 
-    Only regular files named as generate names them (`<profile>/<scheme>.yaml`,
-    `README.md`, `batch_run.sh`) are candidates; links are never followed or removed.
+    Orphans are regular files named as generate names them (`<profile>/<scheme>.yaml`,
+    `README.md`, `batch_run.sh`): a normal run removes them. Anything else is unexpected:
+    never removed, only reported. Links are never followed or removed.
     """
     _inside(folder, f"{relative_dir}/x")
     base = folder / relative_dir
     if not base.is_dir():
-        return []
-    found = []
+        return [], []
+    orphans, unexpected = [], []
     for current, folders, names in os.walk(base, followlinks=False):
         depth = len(Path(current).relative_to(base).parts)
-        folders[:] = sorted(f for f in folders if depth == 0)  # profiles are one level down
-        for name in sorted(names):
+        folders.sort()
+        for name in sorted([*names, *(f for f in folders if (Path(current) / f).is_symlink())]):
             path = Path(current) / name
-            ours = (depth == 0 and name in _FAMILY_FILES) or (depth == 1 and name.endswith(".yaml"))
             relative = path.relative_to(folder).as_posix()
-            if ours and not path.is_symlink() and path.is_file() and relative not in expected:
-                found.append(relative)
+            if relative in expected:
+                continue
+            ours = (depth == 0 and name in _FAMILY_FILES) or (depth == 1 and name.endswith(".yaml"))
+            if ours and not path.is_symlink() and path.is_file():
+                orphans.append(relative)
+            else:
+                unexpected.append(relative)
+    return orphans, unexpected
+
+
+def _outside(folder: Path, owned: Sequence[str]) -> list[str]:
+    """Files under the output folder outside every folder this run owns."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for current, folders, names in os.walk(folder, followlinks=False):
+        here = Path(current).relative_to(folder).as_posix()
+        inside = here != "." and any(here == o or here.startswith(f"{o}/") for o in owned)
+        if inside:
+            folders[:] = []
+            continue
+        folders.sort()
+        for name in sorted(names):
+            found.append((Path(current) / name).relative_to(folder).as_posix())
     return found
 
 
 _FAMILY_FILES = frozenset({"README.md", "batch_run.sh"})
+
+
+def _remove_empty_parents(folder: Path, relative_dir: str) -> None:
+    """Remove the folders between `folder` and a removed form folder that are now empty."""
+    parent = (folder / relative_dir).parent
+    while parent != folder and parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
 
 
 def _remove_empty_dirs(folder: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -89,8 +90,15 @@ class Mix:
         return [leaf for leaf in self.leaves if leaf.below(self.minimum_weight)]
 
     @property
+    def unknown_tokens(self) -> list[str]:
+        """Leaves that may be sampled but have no token count: their repetition, and so
+        the mix's feasibility, is unknown."""
+        return [leaf.leaf for leaf in self.leaves if leaf.weight != 0 and leaf.tokens is None]
+
+    @property
     def max_training_tokens(self) -> float | None:
-        """The largest budget this mix can train on without any leaf over its limit."""
+        """The largest budget this mix can train on without any leaf over its limit (None
+        when it is unknown: see `unknown_tokens`)."""
         return largest_budget(
             (leaf.weight, leaf.tokens, leaf.max_repetition_factor) for leaf in self.leaves
         )
@@ -123,9 +131,13 @@ class Mix:
         raise ValueError(f"kind must be 'paths' or 'leaves', got {kind!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        """The stable JSON shape: training_tokens, leaves, paths."""
+        """The stable JSON shape: training_tokens, the largest feasible budget (null when
+        unknown) and the leaves without a token count, leaves, paths."""
+        largest = self.max_training_tokens
         return {
             "training_tokens": self.training_tokens,
+            "max_training_tokens": None if largest is None else math.floor(largest),
+            "unknown_tokens": self.unknown_tokens,
             "leaves": self.to_records("leaves"),
             "paths": self.to_records("paths"),
         }
@@ -193,8 +205,11 @@ class Mix:
             return f"not feasible: {len(over)} {'leaf' if len(over) == 1 else 'leaves'} over limit"
         if self.needs_counts:
             return f"{len(self.needs_counts)} weights need token counts"
-        if any(leaf.weight and leaf.repetition_factor is None for leaf in self.leaves):
+        unknown = self.unknown_tokens
+        if len(unknown) == len([leaf for leaf in self.leaves if leaf.weight != 0]) and unknown:
             return "feasibility unknown: no token counts"
+        if unknown:
+            return f"feasibility unknown: {len(unknown)} leaves without token counts"
         return "feasible"
 
     def __repr__(self) -> str:

@@ -269,15 +269,20 @@ class Layout(Spec):
     buckets: dict[Name, list[StrictInt]] = {}
     # The repetition a source allows unless a profile says otherwise (default 1.0).
     max_repetition_factor: dict[Name, PositiveNumber] = {}
+    # The topics each source split by {topic} has: profiles may name only these.
+    topics: dict[Name, list[Name]] = {}
 
     @model_validator(mode="after")
     def _known_sources(self) -> Layout:
-        for source in self.max_repetition_factor:
-            if source not in self.sources:
-                raise ValueError(
-                    f"max_repetition_factor: {source!r} is not a source — known:"
-                    f" {', '.join(self.sources)}"
-                )
+        for field in ("max_repetition_factor", "topics"):
+            for source in getattr(self, field):
+                if source not in self.sources:
+                    raise ValueError(
+                        f"{field}: {source!r} is not a source — known: {', '.join(self.sources)}"
+                    )
+        for source in self.topics:
+            if "topic" not in placeholders(self.sources[source]):
+                raise ValueError(f"topics: {source!r} has no {{topic}} in its path pattern")
         return self
 
     @field_validator("sources")
@@ -474,6 +479,15 @@ def safe_name(name: str) -> bool:
     return bool(name) and not name.startswith(".") and not any(c in name for c in "/\\\0")
 
 
+def _sweep_value(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"must be a setting's value (text or number), got {short_repr(value)}")
+    return str(value)
+
+
+SweepValue = Annotated[str, BeforeValidator(_sweep_value)]
+
+
 class Family(Spec):
     """A family of experiments: which schemes cross which profiles, and how to name them."""
 
@@ -488,6 +502,9 @@ class Family(Spec):
     batch_template: Name = "batch_run.sh.j2"
     eval: Name = "inloop"
     also: list[FamilyOutput] = []
+    # Sweeps that live in generated/sweeps/ (so `generate --check` covers them): one
+    # config per value of a setting, e.g. {proxy_model_id: [olmo3_14m, olmo3_60m]}.
+    sweeps: dict[Name, list[SweepValue]] = {}
 
     @field_validator("output")
     @classmethod

@@ -27,12 +27,12 @@ from pydantic import ValidationError
 from qupsample.build import Target, apply_overrides, build_config, find_target
 from qupsample.configs import ExperimentConfig
 from qupsample.counts import Counting
-from qupsample.dialects import launch_document
+from qupsample.dialects import launch_document, read_config
 from qupsample.errors import RenderError, located
 from qupsample.files import write_atomic
 from qupsample.mixblock import rounding_note
 from qupsample.models import Budget, Settings, vigintile_label
-from qupsample.resolve import PriorsInput, mix_tree
+from qupsample.resolve import PriorsInput, config_findings, mix_tree
 from qupsample.specs import Project, ProjectInput, load_eval_suite, load_project, suggest
 from qupsample.tables import human_count
 from qupsample.yamlfiles import parse_yaml, validation_message
@@ -200,12 +200,15 @@ def render_target(
     *,
     template: str | None = None,
     counting: Counting | None = None,
+    warnings: list[str] | None = None,
 ) -> str:
     """Render one target to YAML text, validated against the model it came from.
 
     A current-olmix template (one that uses `document`) gets the launch config with
     its `mix:` block (see `resolve.mix_tree`; `counting` applies there) and the
-    family's eval suite.
+    family's eval suite. What `resolve --strict` would say of the launch config (e.g.
+    leaves at weight 0 with `keep_zero`, a tokenizer the trainer rejects) is added to
+    `warnings`.
     """
     template = find_template(project, template or target.form.template)
     config = build_config(project, target, settings, data_root, keep_zero)
@@ -251,6 +254,8 @@ def render_target(
         config, mix, suite.spec.tasks, eval_type=suite.spec.type, proxies=proxies
     )
     header["eval_file"] = suite.file
+    if warnings is not None:
+        warnings += config_findings(read_config(document, target.canonical_path, project))
     context["document"] = yaml_block(document, fixed=True)
     context["launch"] = document
     text = render_template(project, template, context)
@@ -274,6 +279,7 @@ def render(
     cache: bool = True,
     refresh: bool = False,
     cache_dir: Path | str | None = None,
+    warnings: list[str] | None = None,
 ) -> str:
     """Render the config of `scheme` x `profile`: exactly the bytes `generate` writes.
 
@@ -296,6 +302,8 @@ def render(
         priors: token counts per leaf (a mapping or a priors file), for inclusion-only
             buckets.
         cache, refresh, cache_dir: the token-count cache, as in `resolve`.
+        warnings: where to add what `resolve --strict` would say of the config (a
+            current-olmix template only), one line each.
 
     Returns:
         The config as YAML text.
@@ -314,6 +322,7 @@ def render(
         keep_zero,
         template=chosen,
         counting=Counting(storage_options, offline, priors, cache, refresh, cache_dir),
+        warnings=warnings,
     )
     if out is not None:
         write_atomic(Path(out), text)

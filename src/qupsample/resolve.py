@@ -4,17 +4,16 @@
     mix = resolve("generated/quality_upsampling/heavy_code/aggressive.yaml")
     pandas.DataFrame(mix.to_records())
 
-The rule is the same at every level (sources in the config, topics in a source, quality
-buckets in a topic): where at least one sibling has a `weight`, weights are normalized
-across the siblings and a sibling without one counts as 0; where no sibling has a
-weight, the parent's share is split in proportion to the siblings' token counts. The
-several paths of one leaf split its share by token counts. Token counts come from
-storage listings (object size / token size), cached on disk.
+The weight rule (every sibling weighted, or none and split by token counts) is stated
+and enforced once, in `qupsample.weights`. The several paths of one leaf split its
+share by token counts. Token counts come from storage listings (object size / token
+size), cached on disk, or from priors.
 
-Training tokens = 20 x parameters(proxy_model_id) x chinchilla_multiple, or an explicit
-budget. Each leaf's repetition factor = requested tokens / available tokens; a leaf over
-its `max_repetition_factor` (inherited from the nearest ancestor that sets it, default
-1.0) makes the mix infeasible.
+Training tokens are what the trainer trains (`Proxies.budget`: 20 x non-embedding
+parameters x chinchilla_multiple), or an explicit budget. Each leaf's repetition factor
+= requested tokens / available tokens; a leaf over its `max_repetition_factor`
+(inherited from the nearest ancestor that sets it, default 1.0) makes the mix
+infeasible.
 """
 
 from __future__ import annotations
@@ -42,6 +41,7 @@ from qupsample.errors import (
     UserError,
     WeightError,
     located,
+    shown_names,
 )
 from qupsample.mix import LeafRow, Mix, PathRow
 from qupsample.mixblock import MixLeaf, flatten_mix
@@ -54,7 +54,6 @@ from qupsample.weights import (
     repetition_factor,
     resolve_shares,
     shares_from_leaf_weights,
-    shown_names,
     walk_leaves,
 )
 from qupsample.yamlfiles import validate
@@ -486,6 +485,15 @@ def mix_findings(
                 "convert it with `qupsample convert`",
             )
         )
+    return findings
+
+
+def config_findings(loaded: OlmixConfig) -> list[str]:
+    """What `resolve --strict` says of a config from its text alone (no counts)."""
+    findings = list(loaded.notes)
+    if loaded.mix is not None:
+        entries = config_entries(loaded.experiment)
+        findings += mix_findings(loaded, entries, flatten_mix(loaded.mix, loaded.where))
     return findings
 
 

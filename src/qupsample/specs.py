@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from qupsample.errors import Hint, SpecError, located
+from qupsample.errors import Hint, SpecError, located, shown_names
 from qupsample.models import (
     EvalSuite,
     Family,
@@ -33,6 +33,8 @@ from qupsample.yamlfiles import parse_yaml, read_text, validate
 M = TypeVar("M", bound=BaseModel)
 
 SCHEMES_DIR = "schemes"
+# Known names a did-you-mean lists before "(and N more)".
+SUGGEST_LIMIT = 12
 TEMPLATES_DIR = "templates"
 _BUNDLED = Path(__file__).parent / "_bundled"
 _CHECKOUT = Path(__file__).resolve().parents[2]
@@ -349,6 +351,18 @@ def _check_profile(profile: Loaded[Profile], layout: Layout, layout_file: str) -
                     f"its path pattern in {layout_file} has no {{topic}}; remove `topics`",
                 )
             )
+        known = layout.topics.get(name)
+        for topic in source.topics or ():
+            if known is not None and topic not in known:
+                raise SpecError(
+                    located(
+                        profile.file,
+                        f"sources.{name}.topics.{topic}",
+                        "unknown topic",
+                        suggest(topic, known, f"{name}'s topics ({layout_file})", ordered=True)
+                        + "; a new one is a line in its `topics:`",
+                    )
+                )
 
 
 def load_project(root: ProjectInput = None) -> Project:
@@ -504,7 +518,7 @@ def suggest(name: str, known: Iterable[str], label: str = "known", *, ordered: b
     options = list(dict.fromkeys(known)) if ordered else sorted(set(known))
     close = difflib.get_close_matches(name, options, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
-    return f"{hint}{label}: {', '.join(options)}"
+    return f"{hint}{label}: {shown_names(options, SUGGEST_LIMIT)}"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from qupsample.errors import shown_names
+
 if TYPE_CHECKING:
     from qupsample.diff import MixDiff
     from qupsample.resolve import Mix
@@ -123,6 +125,8 @@ def mix_table(mix: Mix, width: int = 80) -> str:
         notes.append(f"counts listed {_age(time.time() - mix.oldest_listing)}")
     if mix.max_training_tokens is not None:
         notes.append(f"feasible up to {human_count(mix.max_training_tokens)} tokens")
+    elif mix.unknown_tokens and len(mix.unknown_tokens) < len(mix.leaves):
+        notes.append(f"feasibility unknown: no count for {shown_names(mix.unknown_tokens, 2)}")
     columns = ["leaf", "tokens", "weight %", "requested", "repetition", "note"]
     return _text(mix.name, columns, rows, "; ".join(notes), width)
 

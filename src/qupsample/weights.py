@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from qupsample.errors import WeightError, located
+from qupsample.errors import WeightError, located, shown_names
 
 __all__ = [
     "Entry",
@@ -51,7 +51,6 @@ __all__ = [
     "resolve_shares",
     "round_group",
     "shares_from_leaf_weights",
-    "shown_names",
     "split_group",
     "unweighted_siblings",
     "walk_leaves",
@@ -398,12 +397,6 @@ def mixed_weights_message(
         f" {'has' if len(given) == 1 else 'have'} one — give every {kind} a weight, or"
         f" drop the weights of all to split by token counts"
     )
-
-
-def shown_names(names: Sequence[str], limit: int = 4) -> str:
-    """`a, b, c, d (and 3 more)`: a list of names cut to `limit`."""
-    more = f" (and {len(names) - limit} more)" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
 
 
 # --- shares --------------------------------------------------------------------------
