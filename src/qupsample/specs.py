@@ -98,10 +98,17 @@ class Project:
         """The proxy models and tokenizers (`schemes/proxies.yaml`, else the built-in)."""
         path = self.root / SCHEMES_DIR / PROXIES_FILE
         if path.is_file():
-            return load_spec(path, Proxies, self.root).spec
+            return load_spec(path, Proxies, self.shown(path)).spec
         # A project made before the file existed uses the built-in one.
-        builtin = builtin_root()
-        return load_spec(builtin / SCHEMES_DIR / PROXIES_FILE, Proxies, builtin).spec
+        builtin = builtin_root() / SCHEMES_DIR / PROXIES_FILE
+        return load_spec(builtin, Proxies, f"{SCHEMES_DIR}/{PROXIES_FILE}").spec
+
+    def shown(self, path: Path) -> str:
+        """A file of the project as messages show it: relative to the project folder."""
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
 
     @functools.cached_property
     def specs(self) -> Specs:
@@ -200,16 +207,9 @@ def find_root(root: Path | str | None = None, start: Path | None = None) -> Path
     return locate_root(root, start)[0]
 
 
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
-def load_spec(path: Path, model: type[M], root: Path) -> Loaded[M]:
-    """Read and validate one spec file; its name (the file's stem) must be a safe path part."""
-    where = _relative(path, root)
+def load_spec(path: Path, model: type[M], where: str) -> Loaded[M]:
+    """Read and validate one spec file (`where`: as messages show it); its name (the
+    file's stem) must be a safe path part."""
     if not safe_name(path.stem):
         raise SpecError(
             located(
@@ -224,10 +224,10 @@ def load_spec(path: Path, model: type[M], root: Path) -> Loaded[M]:
 
 
 def _members(
-    family: Loaded[Family], field: str, model: type[M], root: Path, seen: dict[Path, Any]
+    family: Loaded[Family], field: str, model: type[M], project: Project, seen: dict[Path, Any]
 ) -> dict[str, Loaded[M]]:
     pattern = getattr(family.spec, field)
-    files = sorted((root / SCHEMES_DIR).glob(pattern))
+    files = sorted((project.root / SCHEMES_DIR).glob(pattern))
     if not files:
         raise SpecError(
             located(
@@ -240,7 +240,7 @@ def _members(
     members: dict[str, Loaded[M]] = {}
     for file in files:
         if file not in seen:
-            seen[file] = load_spec(file, model, root)
+            seen[file] = load_spec(file, model, project.shown(file))
         loaded: Loaded[M] = seen[file]
         if loaded.name in members:
             raise SpecError(
@@ -373,15 +373,14 @@ def load_project(root: ProjectInput = None) -> Project:
 
 
 def _load_specs(project: Project) -> Specs:
-    folder = project.root
-    specs = folder / SCHEMES_DIR
-    layout = load_spec(specs / "layout.yaml", Layout, folder)
-    settings = load_spec(specs / "settings.yaml", Settings, folder)
+    specs = project.root / SCHEMES_DIR
+    layout = load_spec(specs / "layout.yaml", Layout, project.shown(specs / "layout.yaml"))
+    settings = load_spec(specs / "settings.yaml", Settings, project.shown(specs / "settings.yaml"))
     family_files = sorted((specs / "families").glob("*.yaml"))
     if not family_files:
         raise SpecError(
             located(
-                _relative(specs / "families", folder),
+                project.shown(specs / "families"),
                 None,
                 "no family specs (*.yaml)",
                 "add one, e.g. families/quality_upsampling.yaml",
@@ -391,13 +390,13 @@ def _load_specs(project: Project) -> Specs:
     families: dict[str, FamilySpecs] = {}
     outputs: dict[str, str] = {}
     for file in family_files:
-        family = load_spec(file, Family, folder)
+        family = load_spec(file, Family, project.shown(file))
         _check_outputs(family, outputs)
         schemes = {
             name: _resolve_scheme(scheme, layout.spec, layout.file)
-            for name, scheme in _members(family, "schemes", Scheme, folder, seen).items()
+            for name, scheme in _members(family, "schemes", Scheme, project, seen).items()
         }
-        profiles = _members(family, "profiles", Profile, folder, seen)
+        profiles = _members(family, "profiles", Profile, project, seen)
         for scheme in schemes.values():
             _check_scheme(scheme, layout.spec, layout.file)
         for profile in profiles.values():
@@ -497,7 +496,7 @@ def load_eval_suite(project: Project, name: str) -> Loaded[EvalSuite]:
                 suggest(name, known) if known else f"add one under {SCHEMES_DIR}/{EVALS_DIR}/",
             )
         )
-    return load_spec(path, EvalSuite, project.root)
+    return load_spec(path, EvalSuite, project.shown(path))
 
 
 def only_family(project: Project, family: str | None, where: str) -> Project:
