@@ -20,12 +20,12 @@ $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV)
 
 $(RUN_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
-	@echo "installing qupsample into $(VENV) (about a minute)..."
+	@echo "installing qupsample into $(VENV) (under a minute)..."
 	@$(PIP_INSTALL) -e .
 	@touch $@
 
 $(DEV_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
-	@echo "installing qupsample and its test and lint tools into $(VENV) (a few minutes)..."
+	@echo "installing qupsample and its test and lint tools into $(VENV) (about two minutes)..."
 	@$(PIP_INSTALL) -e '.[dev]'
 	@touch $(RUN_STAMP) $@
 
