@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         *inputs,
         "",
-        "Faults (the lab of `bench/benchlab.py`, F=10, behind the proxy of `tests/s3lab.py`):",
+        "Faults (the lab of `tests/benchlab.py`, F=10, behind the proxy of `tests/s3lab.py`):",
         "",
         *faults,
         "",

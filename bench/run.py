@@ -631,7 +631,7 @@ def write_report(
             " keys and writes the same XML directly (`benchlab.fast_listing`, checked against"
             " stock moto by `tests/test_bench_lab.py`). HEAD and GET are stock moto."
         ),
-        "- The naive counter (`bench/naive_counter.py`): `fs.glob` for each glob, then"
+        "- The naive counter (`tests/naive_counter.py`): `fs.glob` for each glob, then"
         " `fs.info(path, refresh=True)` (a HEAD) for each match, on a 64-thread pool with 64"
         " pooled connections.",
         "- Wall = the counting call inside the counter's process (s3fs's import included for"

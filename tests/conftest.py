@@ -104,12 +104,13 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Adds `--update-golden`: rewrite tests/golden/ from the specs instead of comparing."""
+    """Adds `--update-golden`: rewrite tests/golden_sweep/ instead of comparing with it."""
     parser.addoption(
         "--update-golden",
         action="store_true",
         default=False,
-        help="Rewrite the golden files under tests/golden/ instead of comparing with them.",
+        help="Rewrite tests/golden_sweep/ instead of comparing with it"
+        " (`make generate` refreshes generated/, the other golden copy).",
     )
 
 

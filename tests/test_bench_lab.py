@@ -1,4 +1,5 @@
-"""Tests for the benchmark's S3 lab (bench/): layout, fast listing, filler, proxy, counters."""
+"""Tests for the benchmark's S3 lab (tests/benchlab.py, which bench/ uses): layout, fast
+listing, filler, proxy, counters."""
 
 from __future__ import annotations
 

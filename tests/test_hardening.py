@@ -403,10 +403,13 @@ def test_ctrl_c_during_generate_leaves_old_or_new_files_and_no_temporaries(
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == new
 
 
+# Ctrl-C raises KeyboardInterrupt in the writer even when the test runner was started
+# with SIGINT ignored (a background job), which its children would inherit.
 WRITER = """
-import sys
+import signal, sys
 from pathlib import Path
 from qupsample.files import replace_atomically
+signal.signal(signal.SIGINT, signal.default_int_handler)
 target = Path(sys.argv[1])
 print("ready", flush=True)
 while True:

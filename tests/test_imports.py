@@ -79,8 +79,9 @@ def test_the_cycle_finder_finds_cycles() -> None:
 
 # --- lazy imports ---------------------------------------------------------------------
 
-# Each takes a while to import; commands that do not list storage or draw never need them.
-HEAVY = ["s3fs", "botocore", "aiobotocore", "fsspec", "boto3", "matplotlib"]
+# Each takes a while to import; commands that do not list storage, draw or print a table
+# never need them.
+HEAVY = ["s3fs", "botocore", "aiobotocore", "fsspec", "boto3", "matplotlib", "rich"]
 # Runs commands in the probe's own process, so their imports stay in its sys.modules.
 CLI_RUNS = f"""\
 from qupsample.cli import main
@@ -119,7 +120,8 @@ print("LOADED", json.dumps(sorted({{m for m in sys.modules if m.split(".")[0] in
 )
 def test_heavy_libraries_load_only_when_needed(code: str, printed: list[str]) -> None:
     """Importing resolve, storage or plot, and --help, list, render and generate --check,
-    load none of s3fs, botocore, aiobotocore, fsspec, boto3 or matplotlib (in a fresh process).
+    load none of s3fs, botocore, aiobotocore, fsspec, boto3, matplotlib or rich (in a fresh
+    process).
     """
     result = subprocess.run(
         [sys.executable, "-c", PROBE.format(code=code), json.dumps(HEAVY)],

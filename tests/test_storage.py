@@ -510,3 +510,44 @@ def test_bad_urls_and_endpoints_are_one_line_errors(
     assert err.startswith("error: ")
     assert message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_retry_tuning_reaches_the_standard_policy_of_this_botocore() -> None:
+    """The one reach into botocore's internals still finds the S3 client's standard retry
+    policy, and that policy then consults qupsample's backoff and timeout cap: a botocore
+    or aiobotocore release that moves them fails here, not silently in the field."""
+    from fsspec.asyn import sync
+
+    from qupsample.storage import (
+        _TIMEOUT_ATTEMPTS,
+        Budget,
+        _Backoff,
+        _open_filesystem,
+        _RetryChecker,
+        _standard_retry_policy,
+        _tune_retries,
+    )
+
+    endpoint = f"http://127.0.0.1:{closed_port()}"  # making a client sends no request
+    fs = _open_filesystem("s3", {"endpoint_url": endpoint}, 4, Budget())
+    client = sync(fs.loop, fs.set_session)
+    policy = _standard_retry_policy(client)
+    assert policy is not None, "botocore's standard retry policy moved: see storage.py"
+    _tune_retries(client, Budget(backoff_base_s=0.25))
+    assert _standard_retry_policy(client) is policy
+    assert isinstance(policy._retry_backoff, _Backoff)
+    assert isinstance(policy._retry_checker, _RetryChecker)
+
+    class ReadTimeoutError(Exception):
+        """Named like botocore's: the checker goes by the class name."""
+
+    def context(error: BaseException, attempt: int) -> Any:
+        return type("Context", (), {"caught_exception": error, "attempt_number": attempt})()
+
+    refused = ConnectionRefusedError("refused")
+    assert policy.compute_retry_delay(context(refused, 3)) == 0.0
+    delays = [policy.compute_retry_delay(context(OSError("reset"), 9)) for _ in range(50)]
+    assert all(0 <= delay <= 0.25 * 5 for delay in delays)
+    assert max(delays) > 0.25  # the cap (x5), not the first retry's base, bounds attempt 9
+    timed_out = context(ReadTimeoutError("read timeout"), _TIMEOUT_ATTEMPTS)
+    assert sync(fs.loop, policy.should_retry, timed_out) is False

@@ -492,19 +492,35 @@ class _RetryChecker:
 def _tune_retries(client: Any, budget: Budget) -> None:
     """Give the client's standard-mode retry policy our backoff base and timeout cap.
 
-    botocore has no setting for either; without this hook (another botocore version,
-    another retry mode) its own defaults apply, which are also bounded.
+    botocore has no setting for either; where its policy is not found (another retry
+    mode), its own defaults apply, which are also bounded.
+    """
+    policy = _standard_retry_policy(client)
+    if policy is None:
+        return
+    if not isinstance(policy._retry_backoff, _Backoff):
+        policy._retry_backoff = _Backoff(budget.backoff_base_s)
+    if not isinstance(policy._retry_checker, _RetryChecker):
+        policy._retry_checker = _RetryChecker(policy._retry_checker)
+
+
+def _standard_retry_policy(client: Any) -> Any | None:
+    """The S3 client's standard-mode retry policy, or None where it is not found.
+
+    botocore's public `Config(retries=...)` sets the mode and the number of attempts
+    only, so this is the one place that reaches into botocore's internals: the handler
+    `register_retry_handler` registers as `retry-config-s3`, and its policy's
+    `_retry_backoff` and `_retry_checker`. A test fails when a botocore release moves
+    them.
     """
     try:
         entry = client.meta.events._emitter._unique_id_handlers["retry-config-s3"]
         policy = entry["handler"].__self__._retry_policy
-        backoff, checker = policy._retry_backoff, policy._retry_checker
     except (AttributeError, KeyError, TypeError):
-        return
-    if not isinstance(backoff, _Backoff):
-        policy._retry_backoff = _Backoff(budget.backoff_base_s)
-    if not isinstance(checker, _RetryChecker):
-        policy._retry_checker = _RetryChecker(checker)
+        return None
+    if not (hasattr(policy, "_retry_backoff") and hasattr(policy, "_retry_checker")):
+        return None
+    return policy
 
 
 class DeadlineExpired(TimeoutError):

@@ -13,10 +13,6 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-
 from qupsample.errors import shown_names
 
 if TYPE_CHECKING:
@@ -58,6 +54,12 @@ def _text(
     width: int,
 ) -> str:
     """Lay out rows (cells, style) under `columns`: numbers at full width, names folded."""
+    # Here, not at the top: `render` and `generate` import this module for `human_count`
+    # and must not pay rich's start-up time.
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(
         title=title,
         title_justify="left",
