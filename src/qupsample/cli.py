@@ -339,19 +339,13 @@ ConfigsArgument = Annotated[
 
 @command("List the families, schemes and profiles found.", name="list")
 def list_command(root: RootOption = None) -> None:
-    """List the families, schemes and profiles found, one line each."""
+    """List the families, schemes and profiles found, one line each (wrapped on a terminal)."""
     from qupsample.specs import list_specs, load_project
+    from qupsample.tables import list_text
 
     project = load_project(root)
     typer.echo(project.describe(), err=True)
-    rows = list_specs(project)
-    width = max(len(row.name) for row in rows)
-    kind = ""
-    for row in rows:
-        if row.kind != kind:
-            kind = row.kind
-            typer.echo(f"{kind}:")
-        typer.echo(f"  {row.name:<{width}}  {row.description}")
+    sys.stdout.write(list_text(list_specs(project), _terminal_width()))
 
 
 @command("Print the config of SCHEME x PROFILE.")
@@ -616,11 +610,16 @@ def diff(
         raise typer.Exit(1)
 
 
-def _width() -> int:
-    """The terminal's width ($COLUMNS first); 100 columns when not printing to one."""
+def _terminal_width() -> int | None:
+    """The terminal's width ($COLUMNS first); None when not printing to one."""
     if sys.stdout.isatty() or os.environ.get("COLUMNS"):
         return shutil.get_terminal_size((100, 24)).columns
-    return 100
+    return None
+
+
+def _width() -> int:
+    """The terminal's width ($COLUMNS first); 100 columns when not printing to one."""
+    return _terminal_width() or 100
 
 
 def _print_diff(result: MixDiff, tokens: bool) -> None:
