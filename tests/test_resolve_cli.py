@@ -488,3 +488,22 @@ def test_malformed_yaml_is_one_line(tmp_path: Path, text: str, fragment: str) ->
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
     assert_one_error_line(*invoke("resolve", path, "--offline"), str(path), fragment)
+
+
+@pytest.mark.parametrize(
+    ("spec", "pair"),
+    [
+        ("profiles/heavy_code.yaml", "SCHEME:heavy_code"),
+        ("weighting/gradual.yaml", "gradual:PROFILE"),
+    ],
+)
+def test_a_spec_file_points_to_scheme_profile(spec: str, pair: str) -> None:
+    """A scheme or profile file given as CONFIG says what it is and shows the pair to pass."""
+    path = REPO / "schemes" / spec
+    kind = "profile" if "profiles" in spec else "scheme"
+    for command in (["resolve", str(path)], ["diff", str(path), "gradual:heavy_code"]):
+        line = assert_one_error_line(*invoke(*command, "--offline", "--root", str(REPO)))
+        assert line == (
+            f"error: {path}: is a {kind} spec, not an olmix config — pass the pair {pair}"
+            " (`qupsample list` names the schemes and profiles)"
+        )

@@ -129,8 +129,51 @@ BAD_SPECS = [
     pytest.param(
         AGGRESSIVE,
         _bucket("'70'"),
-        f"{AGGRESSIVE}: buckets.top10pct.weight: must be a number, got '70'",
+        f"{AGGRESSIVE}: buckets.top10pct.weight: must be a number, got '70'"
+        " — write it as a plain number, without quotes: 70",
         id="string-weight",
+    ),
+    pytest.param(
+        AGGRESSIVE,
+        "description: Steep\nbuckets:\ntop10pct: 90\n10-30pct: 10\n",
+        f"{AGGRESSIVE}: buckets: is empty, and top10pct, 10-30pct below it are unknown"
+        " — indent them under `buckets:`",
+        id="buckets-not-indented",
+    ),
+    pytest.param(
+        HEAVY_CODE,
+        "sources:\n  all_dressed:\n    weight: 98\n    topics:\n    politics: 1\n",
+        f"{HEAVY_CODE}: sources.all_dressed.topics: is empty, and politics below it is unknown"
+        " — indent it under `topics:`",
+        id="topics-not-indented",
+    ),
+    pytest.param(
+        AGGRESSIVE,
+        "buckets:\n  top10pct: 90%\n  10-30pct: 10\n",
+        f"{AGGRESSIVE}: buckets: top10pct: got '90%'"
+        " — weights are plain numbers, without %: `top10pct: 90`",
+        id="percent-weight",
+    ),
+    pytest.param(
+        AGGRESSIVE,
+        _bucket("70%"),
+        f"{AGGRESSIVE}: buckets.top10pct.weight: must be a number, got '70%'"
+        " — write it as a plain number, without %: 70",
+        id="percent-weight-field",
+    ),
+    pytest.param(
+        AGGRESSIVE,
+        "buckets:\n  top10pct:\n  10-30pct: 10\n",
+        f"{AGGRESSIVE}: buckets: top10pct has no value"
+        " — give it a weight, a plain number: `top10pct: 10`",
+        id="empty-weight",
+    ),
+    pytest.param(
+        HEAVY_CODE,
+        "sources:\n  all_dressed:\n    weight: 98\n    topics: {politics: 5%}\n",
+        f"{HEAVY_CODE}: sources.all_dressed.topics: politics: got '5%'"
+        " — weights are plain numbers, without %: `politics: 5`",
+        id="percent-topic-weight",
     ),
     pytest.param(
         AGGRESSIVE,

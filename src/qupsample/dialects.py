@@ -130,7 +130,30 @@ def load_config(
                 "pass a config file, or SCHEME:PROFILE (e.g. aggressive:heavy_code)",
             )
         )
-    return read_config(parse_yaml(read_text(path, where), where), where, project)
+    data = parse_yaml(read_text(path, where), where)
+    _refuse_spec_file(data, where, path.stem)
+    return read_config(data, where, project)
+
+
+def _refuse_spec_file(data: Any, where: str, stem: str) -> None:
+    """A scheme or profile file where a config was expected: point to `SCHEME:PROFILE`."""
+    if not isinstance(data, Mapping) or "name" in data:
+        return
+    keys = set(data) - {"description"}
+    if keys == {"buckets"}:
+        kind, pair = "scheme", f"{stem}:PROFILE"
+    elif keys == {"sources"}:
+        kind, pair = "profile", f"SCHEME:{stem}"
+    else:
+        return
+    raise SpecError(
+        located(
+            where,
+            None,
+            f"is a {kind} spec, not an olmix config",
+            f"pass the pair {pair} (`qupsample list` names the schemes and profiles)",
+        )
+    )
 
 
 def _built(pair: str, project: Project, keep_zero: bool = False) -> OlmixConfig:

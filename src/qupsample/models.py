@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from qupsample.errors import short_repr
+from qupsample.errors import short_repr, shorten
 from qupsample.weights import mixed_weights_message, unweighted_siblings
 
 # Bytes per token of each dtype olmix writes token arrays in.
@@ -51,7 +51,7 @@ MAX_TOKENS = 10**18
 
 def _number(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"must be a number, got {short_repr(value)}")
+        raise ValueError(f"must be a number, got {short_repr(value)}{_plain_number_fix(value)}")
     if isinstance(value, int) and abs(value) > LARGEST:
         raise ValueError(f"must be at most {LARGEST:g}, got {short_repr(value)}")
     if isinstance(value, float) and math.isfinite(value) and abs(value) > LARGEST:
@@ -157,11 +157,35 @@ class TopicSpec(Spec):
 
 def _weight_shorthand(value: Any) -> Any:
     if isinstance(value, dict):
-        return {
-            k: {"weight": v} if isinstance(v, int | float) and not isinstance(v, bool) else v
-            for k, v in value.items()
-        }
+        return {k: _shorthand_entry(k, v) for k, v in value.items()}
     return value
+
+
+def _shorthand_entry(key: Any, value: Any) -> Any:
+    """`name: 70` as `{weight: 70}`; an empty value or a `90%` is a slip, said plainly."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"weight": value}
+    name = shorten(str(key), 40)
+    if value is None:
+        raise ValueError(f"{name} has no value — give it a weight, a plain number: `{name}: 10`")
+    if isinstance(value, str):
+        raise ValueError(f"{name}: got {short_repr(value)}{_plain_number_fix(value, name)}")
+    return value
+
+
+def _plain_number_fix(value: Any, name: str | None = None) -> str:
+    """How to write `value` (`90%`, `"5"`) as a plain number (`weight`: as `name: 90`)."""
+    if not isinstance(value, str):
+        return ""
+    number = value.strip().removesuffix("%").strip()
+    try:
+        float(number)
+    except ValueError:
+        return f" — weights are plain numbers, e.g. `{name}: 10`" if name else ""
+    slip = "%" if "%" in value else "quotes"
+    if name:
+        return f" — weights are plain numbers, without {slip}: `{name}: {number}`"
+    return f" — write it as a plain number, without {slip}: {number}"
 
 
 def _not_all_zero(weights: list[float | None], what: str) -> None:
