@@ -222,6 +222,14 @@ def test_keep_zero_writes_zero_buckets_with_weight_0() -> None:
             "render: scheme 'zzz': not found — known: aggressive, gradual",
             id="scheme-nothing-close",
         ),
+        pytest.param(
+            "heavy_code",
+            "aggressive",
+            "render: scheme 'heavy_code': not found — 'heavy_code' is a profile and"
+            " 'aggressive' a scheme: the scheme comes first,"
+            " `qupsample render aggressive heavy_code`",
+            id="swapped",
+        ),
     ],
 )
 def test_unknown_name_lists_known_and_suggests_closest(
@@ -460,3 +468,13 @@ def test_hostile_names_from_spec_files_render_as_plain_strings(tmp_path: Path, n
         [ARXIV.replace("s3://ai2-llm/preprocessed", data_root)],
         [WIKIPEDIA.replace("s3://ai2-llm/preprocessed", data_root)],
     ]
+
+
+def test_a_swapped_pair_shows_the_pair_the_right_way_round() -> None:
+    """`resolve heavy_code:aggressive` says which is which and shows `aggressive:heavy_code`."""
+    code, out, err = invoke("resolve", "heavy_code:aggressive", "--offline", "--root", str(REPO))
+    assert (code, out) == (2, "")
+    assert err == (
+        "error: heavy_code:aggressive: scheme 'heavy_code': not found — 'heavy_code' is a"
+        " profile and 'aggressive' a scheme: the scheme comes first, `aggressive:heavy_code`\n"
+    )

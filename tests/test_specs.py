@@ -8,7 +8,7 @@ import pytest
 from helpers import FAMILY, PROFILE_TABLE, REPO, TOPICS, invoke, make_project, read_tree
 
 from qupsample.errors import SpecError
-from qupsample.specs import find_root, load_project
+from qupsample.specs import closest, edits, find_root, load_project, suggest
 
 AGGRESSIVE = "schemes/weighting/aggressive.yaml"
 HEAVY_CODE = "schemes/profiles/heavy_code.yaml"
@@ -414,3 +414,27 @@ def test_scheme_descriptions_and_buckets_are_checked(
     code, _, err = invoke("list", "--root", str(root))
     assert code == 2 and err.count("\n") == 1
     assert err.startswith(f"error: schemes/weighting/steep.yaml: {message}")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("olmo3_15m", "olmo3_14m"),
+        ("olmo3_1n", "olmo3_1m"),
+        ("olmo3_60", "olmo3_60m"),
+        ("agressive", "aggressive"),
+        ("zzz", None),
+    ],
+)
+def test_closest_prefers_fewest_edits_then_same_length(name: str, expected: str | None) -> None:
+    """A misspelt name suggests the known name fewest edits away, the same length first."""
+    proxies = list(load_project(REPO).proxies.proxy_models)
+    assert closest(name, [*proxies, "aggressive", "gradual"]) == expected
+
+
+def test_suggest_names_the_closest_proxy() -> None:
+    """`olmo3_15m` suggests `olmo3_14m`, not `olmo3_1m` (which difflib alone prefers)."""
+    assert suggest("olmo3_15m", ["olmo3_1m", "olmo3_14m"]).startswith(
+        "did you mean 'olmo3_14m'? known: "
+    )
+    assert (edits("kitten", "sitting"), edits("", "ab"), edits("ab", "ab")) == (3, 2, 0)

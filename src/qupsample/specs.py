@@ -502,9 +502,36 @@ def only_family(project: Project, family: str | None, where: str) -> Project:
 def suggest(name: str, known: Iterable[str], label: str = "known", *, ordered: bool = False) -> str:
     """`did you mean 'x'? known: a, b` for an unknown name (sorted unless `ordered`)."""
     options = list(dict.fromkeys(known)) if ordered else sorted(set(known))
-    close = difflib.get_close_matches(name, options, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
+    close = closest(name, options)
+    hint = f"did you mean {close!r}? " if close is not None else ""
     return f"{hint}{label}: {', '.join(options)}"
+
+
+def closest(name: str, options: list[str]) -> str | None:
+    """The option most like `name`: fewest edits, then the same length (`olmo3_15m` is
+    nearer `olmo3_14m` than `olmo3_1m`), then difflib's likeness; None if none is close."""
+    close = difflib.get_close_matches(name, options, n=len(options))
+    if not close:
+        return None
+
+    def rank(option: str) -> tuple[int, int, float]:
+        likeness = difflib.SequenceMatcher(None, name, option).ratio()
+        return edits(name, option), abs(len(option) - len(name)), -likeness
+
+    return min(close, key=rank)
+
+
+def edits(a: str, b: str) -> int:
+    """Levenshtein distance: the fewest inserts, deletes and substitutions from a to b."""
+    previous = list(range(len(b) + 1))
+    for i, char in enumerate(a, start=1):
+        current = [i]
+        for j, other in enumerate(b, start=1):
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != other))
+            )
+        previous = current
+    return previous[-1]
 
 
 @dataclass(frozen=True)
