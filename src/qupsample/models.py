@@ -6,6 +6,7 @@ Every model forbids unknown fields. The olmix config forms live in `configs.py`.
 from __future__ import annotations
 
 import math
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -490,6 +491,20 @@ def _relative_folder(value: str) -> str:
             f" backslashes, NUL or absolute paths), got {short_repr(value)}"
         )
     return value
+
+
+_CLEAN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def clean_name(name: str) -> bool:
+    """Whether a spec's name is a clean identifier for the names it goes into (config
+    names, folders, files): letters, digits, `_` and `-`, starting with a letter or digit."""
+    return _CLEAN_NAME.fullmatch(name) is not None
+
+
+def cleaned_name(name: str) -> str:
+    """A clean spelling of `name` to suggest: each run of other characters becomes `_`."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_-") or "spec"
 
 
 def safe_name(name: str) -> bool:

@@ -25,6 +25,8 @@ from qupsample.models import (
     Proxies,
     Scheme,
     Settings,
+    clean_name,
+    cleaned_name,
     placeholders,
     safe_name,
 )
@@ -217,15 +219,40 @@ def load_spec(path: Path, model: type[M], root: Path) -> Loaded[M]:
                 "rename the file: no leading dot, '.', '..', backslash or NUL",
             )
         )
+    _check_clean_name(path, where)
     text = read_text(path, where, "create it")
     return Loaded(path.stem, where, validate(parse_yaml(text, where), model, where))
+
+
+def _check_clean_name(path: Path, where: str) -> None:
+    """A spec's name goes into config names and paths: refuse one that is no identifier."""
+    if clean_name(path.stem):
+        return
+    raise SpecError(
+        located(
+            where,
+            None,
+            f"the name {path.stem!r} is not a clean identifier, and it goes into generated"
+            " config names and paths",
+            f"rename the file to {cleaned_name(path.stem) + path.suffix!r}"
+            " (letters, digits, '_' and '-' only)",
+        )
+    )
+
+
+def _spec_files(folder: Path, pattern: str) -> list[Path]:
+    """The files a spec pattern matches; `*.yaml` matches `*.yml` too, as olmix reads both."""
+    files = set(folder.glob(pattern))
+    if pattern.endswith(".yaml"):
+        files.update(folder.glob(pattern.removesuffix(".yaml") + ".yml"))
+    return sorted(files)
 
 
 def _members(
     family: Loaded[Family], field: str, model: type[M], root: Path, seen: dict[Path, Any]
 ) -> dict[str, Loaded[M]]:
     pattern = getattr(family.spec, field)
-    files = sorted((root / SCHEMES_DIR).glob(pattern))
+    files = _spec_files(root / SCHEMES_DIR, pattern)
     if not files:
         raise SpecError(
             located(
@@ -363,7 +390,7 @@ def _load_specs(project: Project) -> Specs:
     specs = folder / SCHEMES_DIR
     layout = load_spec(specs / "layout.yaml", Layout, folder)
     settings = load_spec(specs / "settings.yaml", Settings, folder)
-    family_files = sorted((specs / "families").glob("*.yaml"))
+    family_files = _spec_files(specs / "families", "*.yaml")
     if not family_files:
         raise SpecError(
             located(
