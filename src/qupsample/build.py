@@ -156,9 +156,10 @@ def find_target(
         )
     if len(candidates) > 1:
         names = ", ".join(f.name for f in candidates)
+        first = candidates[0].name
         raise RenderError(
             located(where, None, f"is in several families ({names})"),
-            Hint("choose one with {}", "--family F", 'family="F"'),
+            Hint("choose one with {}", f"--family {first}", f"family={first!r}"),
         )
     chosen = candidates[0]
     forms = [form.template for form in chosen.spec.outputs]

@@ -171,6 +171,14 @@ TemplateOption = Annotated[
         "(current olmix's launch config, with its mix: block).",
     ),
 ]
+FamilyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--family",
+        metavar="NAME",
+        help="Family a SCHEME:PROFILE pair is built from, where the pair is in several.",
+    ),
+]
 KeepZeroOption = Annotated[
     bool,
     typer.Option(
@@ -526,6 +534,7 @@ def resolve(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no warnings.")
     ] = False,
+    family: FamilyOption = None,
     priors: PriorsOption = None,
     offline: OfflineOption = False,
     refresh: RefreshOption = False,
@@ -550,6 +559,7 @@ def resolve(
             training_tokens=training_tokens,
             progress=progress,
             root=root,
+            family=family,
             **_counting(**_storage_args(locals())),
         )
     _print_mix(mix, format_)
@@ -580,6 +590,7 @@ def diff(
     tokens: Annotated[
         bool, typer.Option("--tokens", help="Also compare each leaf's tokens (lists storage).")
     ] = False,
+    family: FamilyOption = None,
     priors: PriorsOption = None,
     offline: OfflineOption = False,
     refresh: RefreshOption = False,
@@ -600,6 +611,7 @@ def diff(
         b,
         tokens=tokens,
         root=root,
+        family=family,
         **_counting(**_storage_args(locals())),
     )
     if format_ is DiffFormat.json:
@@ -643,6 +655,7 @@ def plot(
     title: Annotated[
         str | None, typer.Option("--title", metavar="TITLE", help="Title above the bars.")
     ] = None,
+    family: FamilyOption = None,
     priors: PriorsOption = None,
     offline: OfflineOption = False,
     refresh: RefreshOption = False,
@@ -665,7 +678,10 @@ def plot(
     # Before any storage is listed: a missing extra should not cost a resolve first.
     require_matplotlib()
     counting = _counting(**_storage_args(locals()))
-    mixes = [resolve_mix(config, root=root, weights_only=True, **counting) for config in configs]
+    mixes = [
+        resolve_mix(config, root=root, weights_only=True, family=family, **counting)
+        for config in configs
+    ]
     path = plot_mixes(mixes, output, title=title)
     typer.echo(f"wrote {path}", err=True)
 
@@ -763,6 +779,7 @@ def convert(
         ),
     ] = ConvertTarget.launch,
     keep_zero: KeepZeroOption = False,
+    family: FamilyOption = None,
     priors: PriorsOption = None,
     offline: OfflineOption = False,
     refresh: RefreshOption = False,
@@ -789,6 +806,7 @@ def convert(
         to=to.value,
         keep_zero=keep_zero,
         root=root,
+        family=family,
         **_counting(**_storage_args(locals())),
     )
     for converted, path in written:

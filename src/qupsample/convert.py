@@ -35,7 +35,7 @@ from qupsample.resolve import (
     mix_tree,
     priors_counts,
 )
-from qupsample.specs import ProjectInput, load_eval_suite, open_project
+from qupsample.specs import ProjectInput, load_eval_suite, only_family, open_project
 from qupsample.weights import walk_leaves
 from qupsample.yamltext import comment_text, yaml_block
 
@@ -185,11 +185,13 @@ def convert_files(
     cache: bool = True,
     refresh: bool = False,
     cache_dir: Path | str | None = None,
+    family: str | None = None,
 ) -> list[tuple[Converted, Path | None]]:
     """Convert several configs; write each to `output`, to `out/<name>.yaml`, or nowhere.
 
     Everything is converted in memory first, then written atomically, so an error
-    leaves no file half-done. No input file is ever overwritten.
+    leaves no file half-done. No input file is ever overwritten. `family` picks the
+    family of a `SCHEME:PROFILE` pair in several.
 
     Returns:
         Each converted config with the path it was written to (None: not written).
@@ -212,7 +214,7 @@ def convert_files(
             Hint("use {} (one file per config)", "--out DIR", 'out="DIR"'),
         )
     inputs = {Path(c).resolve() for c in configs if Path(c).exists()}
-    project = open_project(root)
+    project = only_family(open_project(root), family, "convert")
     priors = priors_counts(priors)  # read a priors file once for every config
     results: list[tuple[Converted, Path | None]] = []
     for config in configs:
