@@ -813,7 +813,13 @@ def convert(
         if path is None:
             sys.stdout.write(converted.text)
         else:
-            typer.echo(f"wrote {path} ({converted.source}, {converted.dialect} -> {to})", err=True)
+            typer.echo(f"wrote {path} ({converted.source}, {converted.form} -> {to})", err=True)
+        if converted.dropped:
+            typer.echo(
+                f"warning: {_line(converted.source)}: not carried over to the {to} form:"
+                f" {', '.join(map(_line, converted.dropped))}",
+                err=True,
+            )
 
 
 @command("Start a project of your own in DIR.")

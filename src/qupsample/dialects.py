@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -86,6 +86,8 @@ class OlmixConfig:
     max_tokens: int | None = None
     swarm: Mapping[str, Any] | None = None
     notes: tuple[str, ...] = ()
+    # The input's top-level keys (none for a pair built from specs).
+    keys: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -189,6 +191,11 @@ def detect_dialect(data: Any, where: str) -> Dialect:
 
 def read_config(data: Any, where: str, project: Project) -> OlmixConfig:
     """A parsed olmix config of any form, validated and read into an `OlmixConfig`."""
+    loaded = _read_config(data, where, project)
+    return replace(loaded, keys=frozenset(map(_key_name, data)))
+
+
+def _read_config(data: Any, where: str, project: Project) -> OlmixConfig:
     dialect = detect_dialect(data, where)
     priors = validate(data["priors"], Priors, where, "priors") if "priors" in data else None
     counts = dict(priors.token_counts) if priors is not None else None
