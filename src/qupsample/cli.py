@@ -682,7 +682,7 @@ def plot(
         resolve_mix(config, root=root, weights_only=True, family=family, **counting)
         for config in configs
     ]
-    path = plot_mixes(mixes, output, title=title)
+    path = plot_mixes(mixes, output, title=title, sources=configs)
     typer.echo(f"wrote {path}", err=True)
 
 
