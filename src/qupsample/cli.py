@@ -493,6 +493,7 @@ class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+    csv_leaves = "csv-leaves"
     mix = "mix"
 
 
@@ -502,7 +503,11 @@ def resolve(
     format_: Annotated[
         Format,
         typer.Option(
-            "--format", "-f", metavar="FORMAT", help="table, json, csv (path rows) or mix."
+            "--format",
+            "-f",
+            metavar="FORMAT",
+            help="table, json, csv (path rows), csv-leaves (leaf rows: weight, tokens,"
+            " requested tokens, repetition) or mix.",
         ),
     ] = Format.table,
     training_tokens: Annotated[
@@ -907,6 +912,8 @@ def _print_mix(mix: Mix, format_: Format) -> None:
         sys.stdout.write(mix.to_json())
     elif format_ is Format.csv:
         sys.stdout.write(mix.to_csv())
+    elif format_ is Format.csv_leaves:
+        sys.stdout.write(mix.to_csv("leaves"))
     elif format_ is Format.mix:
         sys.stdout.write(mix.to_mix_block())
     else:
