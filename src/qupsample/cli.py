@@ -89,9 +89,9 @@ def _options(group: TyperGroup, ctx: Any) -> set[str]:
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        import qupsample
 
-        typer.echo(f"qupsample {version('qupsample')}")
+        typer.echo(f"qupsample {qupsample.__version__}")
         raise typer.Exit()
 
 
