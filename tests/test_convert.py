@@ -179,3 +179,54 @@ def test_keep_zero_applies_to_scheme_profile_pairs() -> None:
         "weight": 0.0,
         "repetition_factor": 1.0,
     }
+
+
+def _older_launch(tmp_path: Path) -> Path:
+    """A launch config of the older nested form: weights in data, no mix:, priors and swarm."""
+    launch = yaml.safe_load(
+        (REPO / "generated" / LAUNCH / "heavy_code" / "gradual.yaml").read_text()
+    )
+    del launch["mix"]
+    launch["data"] = {
+        "sources": [
+            {"name": "web", "weight": 3, "paths": ["s3://b/web/*.npy"]},
+            {"name": "wiki", "weight": 1, "paths": ["s3://b/wiki/*.npy"]},
+        ]
+    }
+    launch["priors"] = {"token_counts": {"web": 3000, "wiki": 1000}}
+    launch["swarm"] = {"seed": 7, "variants": 4}
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump(launch, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_convert_names_the_older_form_and_what_it_leaves_out(tmp_path: Path) -> None:
+    """The older nested form is named as such; priors and swarm are listed as not carried."""
+    old = _older_launch(tmp_path)
+    new = tmp_path / "new.yaml"
+    code, out, err = invoke("convert", str(old), "-o", str(new), "--offline")
+    assert (code, out) == (0, "")
+    assert err == (
+        f"wrote {new} ({old}, older launch (weights in data) -> launch)\n"
+        f"warning: {old}: not carried over to the launch form: priors, swarm\n"
+    )
+    text = new.read_text()
+    assert (
+        "older olmix launch config (`infra`, `training`, weights in `data`, no `mix`)"
+        in " ".join(line.removeprefix("# ") for line in text.splitlines())
+    )
+    assert {"priors", "swarm"}.isdisjoint(yaml.safe_load(text))
+    assert resolve(new, offline=True).leaves[0].weight == pytest.approx(0.75)
+
+
+def test_convert_lists_keys_no_form_models(tmp_path: Path) -> None:
+    """A plan-era config's unknown top-level keys are listed on stderr, even to stdout."""
+    flat = yaml.safe_load((REPO / "generated" / FAMILY / "heavy_code" / "gradual.yaml").read_text())
+    path = tmp_path / "flat.yaml"
+    path.write_text(yaml.safe_dump({**flat, "notes": "mine"}, sort_keys=False), encoding="utf-8")
+    code, out, err = invoke("convert", str(path), "--offline")
+    assert code == 0
+    assert out.startswith("# quality-upsampling-gradual-heavy-code\n")
+    assert err == f"warning: {path}: not carried over to the launch form: notes\n"
+    converted = convert(REPO / "generated" / FAMILY / "heavy_code" / "gradual.yaml", offline=True)
+    assert (converted.form, converted.dropped) == ("flat", ())

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import REPO, invoke, table_rows
+from helpers import REPO, invoke, make_project, table_rows
 
 from qupsample.renderer import render
 
@@ -100,3 +100,35 @@ def test_diff_table_groups_each_topic_once() -> None:
     assert code == 1
     assert out.count("\n   software_development\n") == 1
     assert "     top10pct " in out.split("   software_development\n")[1].split("\n   ")[0]
+
+
+def test_a_pair_in_two_families_needs_family_on_resolve_and_diff(tmp_path: Path) -> None:
+    """A pair two families share: resolve, diff, plot and convert name --family; with it, work."""
+    family = (REPO / "schemes" / "families" / "quality_upsampling.yaml").read_text()
+    second = (
+        family.replace("output: quality_upsampling\n", "output: second\n")
+        .replace("quality_upsampling_launch", "second_launch")
+        .replace("config_name: quality-upsampling", "config_name: second")
+    )
+    root = str(make_project(tmp_path, {"schemes/families/second.yaml": second}))
+    several = (
+        "error: gradual:heavy_code: is in several families (quality_upsampling, second)"
+        " — choose one with --family quality_upsampling\n"
+    )
+    pair, other = "gradual:heavy_code", "aggressive:heavy_code"
+    for command in (
+        ["resolve", pair],
+        ["diff", pair, other],
+        ["convert", pair],
+        ["plot", pair, "-o", str(tmp_path / "x.svg")],
+    ):
+        assert invoke(*command, "--offline", "--root", root) == (2, "", several), command
+    code, out, _ = invoke("resolve", pair, "--offline", "--family", "second", "--root", root)
+    assert code == 0
+    assert out.startswith("second-gradual-heavy-code\n")
+    code, out, _ = invoke("diff", pair, other, "--offline", "--family", "second", "--root", root)
+    assert code == 1
+    assert out.startswith(f"{pair} -> {other}\n")
+    code, _, err = invoke("diff", pair, other, "--offline", "--family", "secnd", "--root", root)
+    assert code == 2
+    assert err.startswith("error: diff: family 'secnd': unknown family — did you mean 'second'?")

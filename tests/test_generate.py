@@ -259,26 +259,27 @@ def test_batch_run_keeps_going_and_lists_failures(
     ]
 
 
-def test_batch_run_quotes_hostile_profile_names(tmp_path: Path) -> None:
-    """A profile named with shell syntax is launched by its path and never executed."""
+def test_hostile_profile_names_are_refused_before_any_script_is_written(
+    tmp_path: Path,
+) -> None:
+    """A profile named with shell syntax is refused at load: no batch script runs it."""
     name = 'it\'s $(touch pwned) `touch pwned2` "q"; x'
     profile = (REPO / "schemes" / "profiles" / "heavy_code.yaml").read_text()
     edits = {f"schemes/profiles/{name}.yaml": profile}
     root = make_project(tmp_path, edits, profiles=["heavy_code"])  # and the hostile one
     out = tmp_path / "out"
-    generate(out=out, root=root)
-    env, log = _fake_olmix(tmp_path)
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    subprocess.run([str(out / FAMILY / "batch_run.sh")], cwd=elsewhere, env=env, check=True)
-    paths = [Path(line.split("\t")[3]) for line in log.read_text().splitlines()]
-    assert len(paths) == 4
-    assert all(path.is_file() for path in paths)
-    assert (out / FAMILY / name / "aggressive.yaml").resolve() in [p.resolve() for p in paths]
-    assert not (elsewhere / "pwned").exists()
-    assert not (elsewhere / "pwned2").exists()
-    config = yaml.safe_load((out / FAMILY / name / "aggressive.yaml").read_text())
-    assert config["name"] == f"quality-upsampling-aggressive-{name}"
+    code, _, err = invoke("generate", "--root", str(root), "--out", str(out))
+    assert code == 2
+    assert "rename the file to 'it_s_touch_pwned_touch_pwned2_q_x.yaml'" in err
+    assert not out.exists()
+
+
+def test_batch_run_quotes_the_paths_it_launches(tmp_path: Path) -> None:
+    """The batch script quotes each config's path for the shell (belt and braces)."""
+    from qupsample.renderer import template_environment
+
+    quote = template_environment(REPO / "templates").filters["sh"]
+    assert quote("a b/$(touch pwned).yaml") == "'a b/$(touch pwned).yaml'"
 
 
 # --- the threshold family -----------------------------------------------------------
@@ -564,6 +565,16 @@ def test_orphan_cleanup_removes_only_generated_names_and_never_follows_links(
         ({"schemes/profiles/..yaml": "PROFILE"}, "the name '.' cannot name a folder"),
         ({"schemes/weighting/.hidden.yaml": "SCHEME"}, "the name '.hidden' cannot name a folder"),
         (
+            {"schemes/weighting/Steep v2.yaml": "SCHEME"},
+            "schemes/weighting/Steep v2.yaml: the name 'Steep v2' is not a clean identifier, and"
+            " it goes into generated config names and paths — rename the file to"
+            " 'Steep_v2.yaml' (letters, digits, '_' and '-' only)",
+        ),
+        (
+            {"schemes/profiles/heavy.code.yml": "PROFILE"},
+            "rename the file to 'heavy_code.yml'",
+        ),
+        (
             {"schemes/families/nested.yaml": "FAMILY_NESTED"},
             "output: 'quality_upsampling' and 'quality_upsampling/deeper'",
         ),
@@ -592,3 +603,19 @@ def test_unsafe_names_and_outputs_are_refused_at_load(
     assert code == 2 and err.count("\n") == 1, err
     assert message in err
     assert not out.exists()
+
+
+def test_yml_spec_files_are_read_like_yaml(tmp_path: Path) -> None:
+    """A scheme saved as `.yml` is one of the family's schemes, as olmix reads both."""
+    steep = "description: Steep\nbuckets:\n  top10pct: 90\n  10-30pct: 10\n"
+    root = make_project(tmp_path, {"schemes/weighting/steeper.yml": steep})
+    code, out, err = invoke("list", "--root", str(root))
+    assert code == 0, err
+    assert "  steeper             Steep [quality_upsampling]\n" in out
+    code, out, err = invoke("render", "steeper", "heavy_code", "--root", str(root))
+    assert code == 0, err
+    assert out.startswith("# quality-upsampling-steeper-heavy-code\n")
+    (root / "schemes" / "weighting" / "steeper.yaml").write_text(steep)
+    code, _, err = invoke("list", "--root", str(root))
+    assert code == 2
+    assert "two files are named 'steeper'" in err

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -260,3 +262,55 @@ def test_quickstart_notebook_is_committed_without_outputs() -> None:
     for cell in code:
         assert cell.outputs == []
         assert cell.execution_count is None
+
+
+def test_readme_runs_the_quickstart_headless(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's `jupyter execute` line runs the quickstart with what .venv has."""
+    lines = (REPO / "README.md").read_text().splitlines()
+    (line,) = [line for line in lines if line.startswith("$ .venv/bin/jupyter execute")]
+    command = line.removeprefix("$ ").partition("#")[0].split()
+    assert command == [".venv/bin/jupyter", "execute", "examples/quickstart.ipynb"]
+    prefix = tmp_path / "jupyter"
+    from ipykernel.kernelspec import install
+
+    # This interpreter's kernel under the notebook's kernel name, found before any other.
+    install(prefix=str(prefix), kernel_name="python3")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = {
+        **os.environ,
+        "JUPYTER_PATH": str(prefix / "share" / "jupyter"),
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "IPYTHONDIR": str(tmp_path / "ipython"),
+        "MPLBACKEND": "Agg",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "TMPDIR": str(scratch),
+    }
+    jupyter = Path(sys.executable).with_name("jupyter")
+    before = NOTEBOOK.read_bytes()
+    result = subprocess.run(
+        [str(jupyter), *command[1:]],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Executing notebook with kernel: python3" in result.stderr
+    assert NOTEBOOK.read_bytes() == before
+    assert list(scratch.glob("qupsample-quickstart-*/mixes.png"))
+
+
+def test_version_is_the_installed_distributions() -> None:
+    """`qupsample.__version__` is what `--version` prints: the installed metadata."""
+    from importlib.metadata import version
+
+    import qupsample
+
+    assert qupsample.__version__ == version("qupsample")
+    assert "__version__" in qupsample.__all__

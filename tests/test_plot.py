@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from helpers import PROFILES, REPO, SCHEMES, invoke
 
 from qupsample.errors import UserError
-from qupsample.plot import INSTALL_HINT, leaf_colours, plot_mixes
+from qupsample.plot import INSTALL_HINT, bar_labels, leaf_colours, plot_mixes
 from qupsample.resolve import Mix, resolve
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -275,3 +276,28 @@ def test_plot_of_the_eight_configs_needs_no_credentials(
     code, _, err = invoke("plot", *configs, "-o", str(out))
     assert code == 0, err
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bars_of_mixes_sharing_a_name_are_labelled_by_file(tmp_path: Path) -> None:
+    """Three configs with one `name`: each bar carries its file name, enough to tell apart."""
+    sources = [tmp_path / "a" / "same.yaml", tmp_path / "b" / "same.yaml", tmp_path / "other.yaml"]
+    names = ["twin", "twin", "twin"]
+    assert bar_labels(names, sources) == ["a/same.yaml", "b/same.yaml", "other.yaml"]
+    assert bar_labels(["x", "twin", "twin"], ["x.yaml", "p.yaml", "q:r"]) == ["x", "p.yaml", "q:r"]
+    assert bar_labels(["x", "x"]) == ["x", "x"]
+    configs = []
+    for index, folder in enumerate("abc"):
+        (tmp_path / folder).mkdir()
+        config = {
+            "name": "twin",
+            "proxy_model_id": "olmo3_14m",
+            "sources": [source("web", index + 1), source("wiki", 1)],
+        }
+        path = tmp_path / folder / "config.yaml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        configs.append(str(path))
+    out = tmp_path / "twins.svg"
+    code, _, err = invoke("plot", *configs, "-o", str(out))
+    assert code == 0, err
+    text = out.read_text("utf-8")
+    assert "mixes: a/config.yaml, b/config.yaml, c/config.yaml" in text

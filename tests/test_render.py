@@ -222,6 +222,14 @@ def test_keep_zero_writes_zero_buckets_with_weight_0() -> None:
             "render: scheme 'zzz': not found — known: aggressive, gradual",
             id="scheme-nothing-close",
         ),
+        pytest.param(
+            "heavy_code",
+            "aggressive",
+            "render: scheme 'heavy_code': not found — 'heavy_code' is a profile and"
+            " 'aggressive' a scheme: the scheme comes first,"
+            " `qupsample render aggressive heavy_code`",
+            id="swapped",
+        ),
     ],
 )
 def test_unknown_name_lists_known_and_suggests_closest(
@@ -408,7 +416,8 @@ HOSTILE = [
 
 @pytest.mark.parametrize("name", HOSTILE)
 def test_hostile_names_from_spec_files_render_as_plain_strings(tmp_path: Path, name: str) -> None:
-    """A scheme, profile, bucket, topic and data root with YAML syntax stay plain strings."""
+    """A bucket, topic and data root with YAML syntax stay plain strings (spec file names
+    are clean identifiers, so a scheme and a profile cannot carry it)."""
     profile = {
         "sources": {
             "all_dressed": {"weight": 98, "topics": {name: 50, "plain": 50}},
@@ -427,19 +436,19 @@ def test_hostile_names_from_spec_files_render_as_plain_strings(tmp_path: Path, n
     root = make_project(
         tmp_path,
         {
-            f"schemes/profiles/{name}.yaml": yaml.safe_dump(profile, sort_keys=False),
-            f"schemes/weighting/{name}.yaml": yaml.safe_dump(scheme, sort_keys=False),
+            "schemes/profiles/odd.yaml": yaml.safe_dump(profile, sort_keys=False),
+            "schemes/weighting/odd.yaml": yaml.safe_dump(scheme, sort_keys=False),
             "schemes/layout.yaml": yaml.safe_dump(layout, sort_keys=False),
         },
     )
     data_root = f"s3://bucket/{name}"
-    args = ["render", "--root", str(root), "--set", f"data_root={data_root}", "--", name, name]
+    args = ["render", "--root", str(root), "--set", f"data_root={data_root}", "odd", "odd"]
     code, out, err = invoke(*args)
     assert code == 0, err
     config = yaml.safe_load(out)
     prefix = data_root + ALL_DRESSED.removeprefix("s3://ai2-llm/preprocessed")
     assert set(config) == {"name", "description", *SETTINGS, "sources"}
-    assert config["name"] == f"quality-upsampling-{name}-{name}"
+    assert config["name"] == "quality-upsampling-odd-odd"
     assert [s["name"] for s in config["sources"]] == ["all_dressed", "arxiv", "wikipedia"]
     assert config["sources"][0]["topics"] == [
         {
@@ -463,3 +472,13 @@ def test_hostile_names_from_spec_files_render_as_plain_strings(tmp_path: Path, n
         [ARXIV.replace("s3://ai2-llm/preprocessed", data_root)],
         [WIKIPEDIA.replace("s3://ai2-llm/preprocessed", data_root)],
     ]
+
+
+def test_a_swapped_pair_shows_the_pair_the_right_way_round() -> None:
+    """`resolve heavy_code:aggressive` says which is which and shows `aggressive:heavy_code`."""
+    code, out, err = invoke("resolve", "heavy_code:aggressive", "--offline", "--root", str(REPO))
+    assert (code, out) == (2, "")
+    assert err == (
+        "error: heavy_code:aggressive: scheme 'heavy_code': not found — 'heavy_code' is a"
+        " profile and 'aggressive' a scheme: the scheme comes first, `aggressive:heavy_code`\n"
+    )

@@ -109,6 +109,33 @@ def test_json_and_csv_match_the_api(local_config: Path) -> None:
     assert as_csv.out.splitlines()[0] == "path,leaf,objects,tokens,weight"
 
 
+def test_csv_leaves_gives_a_row_per_leaf(local_config: Path) -> None:
+    """--format csv-leaves: one row per leaf with weight, tokens, requested, repetition."""
+    mix = resolve(local_config, training_tokens=1_000, cache=False)
+    result = invoke("resolve", local_config, "-f", "csv-leaves", "--training-tokens", 1_000)
+    assert result.code == 0, result.err
+    assert (
+        result.out
+        == mix.to_csv("leaves")
+        == (
+            "leaf,weight,tokens,requested_tokens,repetition_factor,max_repetition_factor\n"
+            "web:hi,0.75,1000,750,0.75,1.0\n"
+            "wiki,0.25,500,250,0.5,2.0\n"
+        )
+    )
+
+
+def test_csv_leaves_offline_leaves_unknown_cells_empty() -> None:
+    """Offline, tokens and repetition are empty cells; weights and requested tokens known."""
+    result = invoke(
+        "resolve", "aggressive:heavy_code", "--offline", "-f", "csv-leaves", "--root", str(REPO)
+    )
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert len(lines) == 1 + 14
+    assert lines[1] == "all_dressed:science_math_and_technology:top10pct,0.14,,19454131,,1.0"
+
+
 @pytest.mark.s3
 def test_infeasible_mix_exits_3_naming_the_leaf(s3: S3Lab, s3_config: Path) -> None:
     """A leaf over its limit exits 3 naming it; --allow-repetition prints the same and exits 0."""
@@ -488,3 +515,22 @@ def test_malformed_yaml_is_one_line(tmp_path: Path, text: str, fragment: str) ->
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
     assert_one_error_line(*invoke("resolve", path, "--offline"), str(path), fragment)
+
+
+@pytest.mark.parametrize(
+    ("spec", "pair"),
+    [
+        ("profiles/heavy_code.yaml", "SCHEME:heavy_code"),
+        ("weighting/gradual.yaml", "gradual:PROFILE"),
+    ],
+)
+def test_a_spec_file_points_to_scheme_profile(spec: str, pair: str) -> None:
+    """A scheme or profile file given as CONFIG says what it is and shows the pair to pass."""
+    path = REPO / "schemes" / spec
+    kind = "profile" if "profiles" in spec else "scheme"
+    for command in (["resolve", str(path)], ["diff", str(path), "gradual:heavy_code"]):
+        line = assert_one_error_line(*invoke(*command, "--offline", "--root", str(REPO)))
+        assert line == (
+            f"error: {path}: is a {kind} spec, not an olmix config — pass the pair {pair}"
+            " (`qupsample list` names the schemes and profiles)"
+        )

@@ -17,7 +17,7 @@ from helpers import (
 )
 
 from qupsample.errors import SpecError
-from qupsample.specs import find_root, load_project
+from qupsample.specs import closest, edits, find_root, load_project, suggest
 
 AGGRESSIVE = "schemes/weighting/aggressive.yaml"
 HEAVY_CODE = "schemes/profiles/heavy_code.yaml"
@@ -138,8 +138,51 @@ BAD_SPECS = [
     pytest.param(
         AGGRESSIVE,
         _bucket("'70'"),
-        f"{AGGRESSIVE}: buckets.top10pct.weight: must be a number, got '70'",
+        f"{AGGRESSIVE}: buckets.top10pct.weight: must be a number, got '70'"
+        " — write it as a plain number, without quotes: 70",
         id="string-weight",
+    ),
+    pytest.param(
+        AGGRESSIVE,
+        "description: Steep\nbuckets:\ntop10pct: 90\n10-30pct: 10\n",
+        f"{AGGRESSIVE}: buckets: is empty, and top10pct, 10-30pct below it are unknown"
+        " — indent them under `buckets:`",
+        id="buckets-not-indented",
+    ),
+    pytest.param(
+        HEAVY_CODE,
+        "sources:\n  all_dressed:\n    weight: 98\n    topics:\n    politics: 1\n",
+        f"{HEAVY_CODE}: sources.all_dressed.topics: is empty, and politics below it is unknown"
+        " — indent it under `topics:`",
+        id="topics-not-indented",
+    ),
+    pytest.param(
+        AGGRESSIVE,
+        "buckets:\n  top10pct: 90%\n  10-30pct: 10\n",
+        f"{AGGRESSIVE}: buckets: top10pct: got '90%'"
+        " — weights are plain numbers, without %: `top10pct: 90`",
+        id="percent-weight",
+    ),
+    pytest.param(
+        AGGRESSIVE,
+        _bucket("70%"),
+        f"{AGGRESSIVE}: buckets.top10pct.weight: must be a number, got '70%'"
+        " — write it as a plain number, without %: 70",
+        id="percent-weight-field",
+    ),
+    pytest.param(
+        AGGRESSIVE,
+        "buckets:\n  top10pct:\n  10-30pct: 10\n",
+        f"{AGGRESSIVE}: buckets: top10pct has no value"
+        " — give it a weight, a plain number: `top10pct: 10`",
+        id="empty-weight",
+    ),
+    pytest.param(
+        HEAVY_CODE,
+        "sources:\n  all_dressed:\n    weight: 98\n    topics: {politics: 5%}\n",
+        f"{HEAVY_CODE}: sources.all_dressed.topics: politics: got '5%'"
+        " — weights are plain numbers, without %: `politics: 5`",
+        id="percent-topic-weight",
     ),
     pytest.param(
         AGGRESSIVE,
@@ -451,3 +494,27 @@ def test_layout_topics_must_belong_to_a_source_split_by_topic(tmp_path: Path) ->
     )
     code, out, err = invoke("list", "--root", root)
     assert_one_error_line(code, out, err, "layout.yaml", "'arxiv' has no {topic}")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("olmo3_15m", "olmo3_14m"),
+        ("olmo3_1n", "olmo3_1m"),
+        ("olmo3_60", "olmo3_60m"),
+        ("agressive", "aggressive"),
+        ("zzz", None),
+    ],
+)
+def test_closest_prefers_fewest_edits_then_same_length(name: str, expected: str | None) -> None:
+    """A misspelt name suggests the known name fewest edits away, the same length first."""
+    proxies = list(load_project(REPO).proxies.proxy_models)
+    assert closest(name, [*proxies, "aggressive", "gradual"]) == expected
+
+
+def test_suggest_names_the_closest_proxy() -> None:
+    """`olmo3_15m` suggests `olmo3_14m`, not `olmo3_1m` (which difflib alone prefers)."""
+    assert suggest("olmo3_15m", ["olmo3_1m", "olmo3_14m"]).startswith(
+        "did you mean 'olmo3_14m'? known: "
+    )
+    assert (edits("kitten", "sitting"), edits("", "ab"), edits("ab", "ab")) == (3, 2, 0)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
 import re
+import struct
+import subprocess
+import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -12,7 +19,8 @@ from qupsample.demo import write_demo_corpus
 from qupsample.diff import diff
 from qupsample.renderer import render
 from qupsample.resolve import Mix, resolve
-from qupsample.tables import diff_table, human_count, mix_table
+from qupsample.specs import SpecRow, list_specs
+from qupsample.tables import diff_table, fold, human_count, list_text, mix_table
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +117,124 @@ def test_cli_table_follows_columns_when_piped(
     )
     assert code == 0, err
     assert max(len(line) for line in out.splitlines()) <= 80
+
+
+# --- a real terminal ---------------------------------------------------------------------
+
+
+def in_terminal(width: int, *args: str) -> tuple[int, list[str]]:
+    """Runs the installed `qupsample` with stdout on a pty `width` columns wide."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, width, 0, 0))
+    script = Path(sys.executable).with_name("qupsample")
+    process = subprocess.Popen(
+        [str(script), *args], stdout=child, stderr=subprocess.DEVNULL, env=env, cwd=REPO
+    )
+    os.close(child)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the child closed the terminal (EIO on Linux)
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main)
+    code = process.wait(timeout=60)
+    return code, out.decode().replace("\r\n", "\n").splitlines()
+
+
+def whole(names: set[str], lines: list[str], width: int) -> None:
+    """Every name is on one line, unbroken, and no line is wider than the terminal."""
+    assert lines
+    assert max(len(line) for line in lines) <= width
+    words = {word for line in lines for word in re.split(r"[\s\[\],]+", line)}
+    assert names <= words, sorted(names - words)
+
+
+def leaf_names(mix: Mix) -> set[str]:
+    """Every source, topic and bucket name of a mix."""
+    return {part for leaf in mix.leaves for part in leaf.leaf.split(":")}
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_resolve_in_a_terminal_keeps_names_whole(mixes: tuple[Mix, Path, Path], width: int) -> None:
+    """`resolve` at 80 and 120 columns: with and without OVER LIMIT, no name breaks."""
+    mix, config, _ = mixes
+    code, lines = in_terminal(
+        width, "resolve", str(config), "-q", "--training-tokens", "4000000", "--allow-repetition"
+    )
+    assert code == 0
+    assert any("OVER LIMIT" in line for line in lines)
+    whole(leaf_names(mix) | {mix.name}, lines, width)
+    code, lines = in_terminal(width, "resolve", "aggressive:heavy_code", "--offline")
+    assert code == 0
+    assert not any("OVER LIMIT" in line for line in lines)
+    whole(leaf_names(mix) - {"30-50pct"}, lines, width)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_diff_in_a_terminal_keeps_file_names_whole(
+    mixes: tuple[Mix, Path, Path], width: int
+) -> None:
+    """`diff` at 80 and 120 columns: each file name whole in the title, topics whole."""
+    _, a, b = mixes
+    code, lines = in_terminal(width, "diff", str(a), str(b), "--offline", "--tokens")
+    assert code == 1
+    whole({str(a), str(b), "science_math_and_technology", "software_development"}, lines, width)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_list_in_a_terminal_fits(width: int) -> None:
+    """`list` at 80 and 120 columns: every line fits, every name and word whole."""
+    code, lines = in_terminal(width, "list", "--root", str(REPO))
+    assert code == 0
+    rows = list_specs(REPO)
+    words = {word for row in rows for word in [row.name, *re.split(r"[\s\[\],]+", row.description)]}
+    whole(words - {""}, lines, width)
+
+
+def test_a_name_too_long_for_its_column_gets_a_line_of_its_own() -> None:
+    """A leaf with numbers whose name leaves no room: name above, numbers below, unbroken."""
+    name = "a_source_with_a_very_long_name_indeed:and_a_topic_with_a_long_name_too"
+    mix = resolve(
+        {
+            "name": "long-names",
+            "proxy_model_id": "olmo3_14m",
+            "tokenizer": "dolma2",
+            "sources": [
+                {
+                    "name": name.split(":")[0],
+                    "weight": 1,
+                    "topics": [
+                        {"name": name.split(":")[1], "weight": 1, "paths": ["s3://b/x/*.npy"]}
+                    ],
+                }
+            ],
+        },
+        offline=True,
+        root=REPO,
+    )
+    lines = mix_table(mix, 50).splitlines()
+    assert max(len(line) for line in lines) <= 50
+    at = lines.index("   and_a_topic_with_a_long_name_too")
+    assert lines[at - 1] == " a_source_with_a_very_long_name_indeed"
+    assert lines[at + 1].split()[:2] == ["?", "100.000"]
+
+
+def test_fold_breaks_only_between_words() -> None:
+    """Lines break after `/`, `:` or a space; a piece longer than the width stays whole."""
+    assert fold("/data/one/two/three.yaml", 12) == ["/data/one/", "two/", "three.yaml"]
+    assert fold("  abc def", 6) == ["  abc", "def"]
+    assert fold("abcdefghij", 4) == ["abcdefghij"]
+
+
+def test_list_text_piped_is_one_line_each() -> None:
+    """Without a terminal width, `list` keeps one line per spec (for grep)."""
+    rows = [SpecRow("schemes", "steep", "word " * 40)]
+    assert list_text(rows) == f"schemes:\n  steep  {('word ' * 40).rstrip()}\n"
+    wrapped = list_text(rows, 40).splitlines()
+    assert len(wrapped) > 2
+    assert all(len(line) <= 40 for line in wrapped)

@@ -12,11 +12,17 @@ if TYPE_CHECKING:
     from qupsample.generator import generate
     from qupsample.renderer import render
 
-__all__ = ["generate", "render"]
+    __version__: str
+
+__all__ = ["__version__", "generate", "render"]
 
 
 def __getattr__(name: str) -> Any:
     # Imported on first use, so `qupsample --help` does not pay for pydantic and Jinja.
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("qupsample")
     if name == "render":
         from qupsample.renderer import render
 

@@ -7,7 +7,7 @@ This layer turns names (`aggressive`, `heavy_code`, `SCHEME:PROFILE`) into the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,12 +143,14 @@ def find_target(
     gives the config's place, so `render` shows the path `generate` writes. `where`
     names the pair in errors (default `SCHEME:PROFILE`).
     """
+    pair = where is None
     where = where or f"{scheme}:{profile}"
     families = only_family(project, family, where).families
     with_scheme = [f for f in families.values() if scheme in f.schemes]
     if not with_scheme:
         known = [s for f in families.values() for s in f.schemes]
-        raise RenderError(located(where, f"scheme {scheme!r}", "not found", suggest(scheme, known)))
+        fix = _swapped(families.values(), scheme, profile, pair) or suggest(scheme, known)
+        raise RenderError(located(where, f"scheme {scheme!r}", "not found", fix))
     candidates = [f for f in with_scheme if profile in f.profiles]
     if not candidates:
         known = [p for f in with_scheme for p in f.profiles]
@@ -157,14 +159,23 @@ def find_target(
         )
     if len(candidates) > 1:
         names = ", ".join(f.name for f in candidates)
+        first = candidates[0].name
         raise RenderError(
             located(where, None, f"is in several families ({names})"),
-            Hint("choose one with {}", "--family F", 'family="F"'),
+            Hint("choose one with {}", f"--family {first}", f"family={first!r}"),
         )
     chosen = candidates[0]
     forms = [form.template for form in chosen.spec.outputs]
     index = forms.index(template) if template in forms else 0
     return Target(chosen, scheme, profile, form_index=index)
+
+
+def _swapped(families: Iterable[FamilySpecs], scheme: str, profile: str, pair: bool) -> str | None:
+    """The fix when the scheme and the profile were given the other way round."""
+    if not any(profile in f.schemes and scheme in f.profiles for f in families):
+        return None
+    swapped = f"{profile}:{scheme}" if pair else f"qupsample render {profile} {scheme}"
+    return f"{scheme!r} is a profile and {profile!r} a scheme: the scheme comes first, `{swapped}`"
 
 
 def _format_path(pattern: str, data_root: str, topic: str = "", vigintile: int = 0) -> str:

@@ -89,9 +89,9 @@ def _options(group: TyperGroup, ctx: Any) -> set[str]:
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        import qupsample
 
-        typer.echo(f"qupsample {version('qupsample')}")
+        typer.echo(f"qupsample {qupsample.__version__}")
         raise typer.Exit()
 
 
@@ -169,6 +169,14 @@ TemplateOption = Annotated[
         metavar="NAME",
         help="Template of templates/ instead of the family's, e.g. olmix-launch "
         "(current olmix's launch config, with its mix: block).",
+    ),
+]
+FamilyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--family",
+        metavar="NAME",
+        help="Family a SCHEME:PROFILE pair is built from, where the pair is in several.",
     ),
 ]
 KeepZeroOption = Annotated[
@@ -349,19 +357,13 @@ ConfigsArgument = Annotated[
 
 @command("List the families, schemes and profiles found.", name="list")
 def list_command(root: RootOption = None) -> None:
-    """List the families, schemes and profiles found, one line each."""
+    """List the families, schemes and profiles found, one line each (wrapped on a terminal)."""
     from qupsample.specs import list_specs, load_project
+    from qupsample.tables import list_text
 
     project = load_project(root)
     typer.echo(project.describe(), err=True)
-    rows = list_specs(project)
-    width = max(len(row.name) for row in rows)
-    kind = ""
-    for row in rows:
-        if row.kind != kind:
-            kind = row.kind
-            typer.echo(f"{kind}:")
-        typer.echo(f"  {row.name:<{width}}  {row.description}")
+    sys.stdout.write(list_text(list_specs(project), _terminal_width()))
 
 
 @command("Print the config of SCHEME x PROFILE.")
@@ -515,6 +517,7 @@ class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+    csv_leaves = "csv-leaves"
     mix = "mix"
 
 
@@ -524,7 +527,11 @@ def resolve(
     format_: Annotated[
         Format,
         typer.Option(
-            "--format", "-f", metavar="FORMAT", help="table, json, csv (path rows) or mix."
+            "--format",
+            "-f",
+            metavar="FORMAT",
+            help="table, json, csv (path rows), csv-leaves (leaf rows: weight, tokens,"
+            " requested tokens, repetition) or mix.",
         ),
     ] = Format.table,
     training_tokens: Annotated[
@@ -548,6 +555,7 @@ def resolve(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no warnings.")
     ] = False,
+    family: FamilyOption = None,
     priors: PriorsOption = None,
     offline: OfflineOption = False,
     refresh: RefreshOption = False,
@@ -572,6 +580,7 @@ def resolve(
             training_tokens=training_tokens,
             progress=progress,
             root=root,
+            family=family,
             **_counting(**_storage_args(locals())),
         )
     _print_mix(mix, format_)
@@ -611,6 +620,7 @@ def diff(
     tokens: Annotated[
         bool, typer.Option("--tokens", help="Also compare each leaf's tokens (lists storage).")
     ] = False,
+    family: FamilyOption = None,
     priors: PriorsOption = None,
     offline: OfflineOption = False,
     refresh: RefreshOption = False,
@@ -631,6 +641,7 @@ def diff(
         b,
         tokens=tokens,
         root=root,
+        family=family,
         **_counting(**_storage_args(locals())),
     )
     if format_ is DiffFormat.json:
@@ -641,11 +652,16 @@ def diff(
         raise typer.Exit(1)
 
 
-def _width() -> int:
-    """The terminal's width ($COLUMNS first); 100 columns when not printing to one."""
+def _terminal_width() -> int | None:
+    """The terminal's width ($COLUMNS first); None when not printing to one."""
     if sys.stdout.isatty() or os.environ.get("COLUMNS"):
         return shutil.get_terminal_size((100, 24)).columns
-    return 100
+    return None
+
+
+def _width() -> int:
+    """The terminal's width ($COLUMNS first); 100 columns when not printing to one."""
+    return _terminal_width() or 100
 
 
 def _print_diff(result: MixDiff, tokens: bool) -> None:
@@ -669,6 +685,7 @@ def plot(
     title: Annotated[
         str | None, typer.Option("--title", metavar="TITLE", help="Title above the bars.")
     ] = None,
+    family: FamilyOption = None,
     priors: PriorsOption = None,
     offline: OfflineOption = False,
     refresh: RefreshOption = False,
@@ -691,8 +708,11 @@ def plot(
     # Before any storage is listed: a missing extra should not cost a resolve first.
     require_matplotlib()
     counting = _counting(**_storage_args(locals()))
-    mixes = [resolve_mix(config, root=root, weights_only=True, **counting) for config in configs]
-    path = plot_mixes(mixes, output, title=title)
+    mixes = [
+        resolve_mix(config, root=root, weights_only=True, family=family, **counting)
+        for config in configs
+    ]
+    path = plot_mixes(mixes, output, title=title, sources=configs)
     typer.echo(f"wrote {path}", err=True)
 
 
@@ -789,6 +809,7 @@ def convert(
         ),
     ] = ConvertTarget.launch,
     keep_zero: KeepZeroOption = False,
+    family: FamilyOption = None,
     priors: PriorsOption = None,
     offline: OfflineOption = False,
     refresh: RefreshOption = False,
@@ -815,13 +836,20 @@ def convert(
         to=to.value,
         keep_zero=keep_zero,
         root=root,
+        family=family,
         **_counting(**_storage_args(locals())),
     )
     for converted, path in written:
         if path is None:
             sys.stdout.write(converted.text)
         else:
-            typer.echo(f"wrote {path} ({converted.source}, {converted.dialect} -> {to})", err=True)
+            typer.echo(f"wrote {path} ({converted.source}, {converted.form} -> {to})", err=True)
+        if converted.dropped:
+            typer.echo(
+                f"warning: {_line(converted.source)}: not carried over to the {to} form:"
+                f" {', '.join(map(_line, converted.dropped))}",
+                err=True,
+            )
 
 
 @command("Start a project of your own in DIR.")
@@ -909,6 +937,8 @@ def _print_mix(mix: Mix, format_: Format) -> None:
         sys.stdout.write(mix.to_json())
     elif format_ is Format.csv:
         sys.stdout.write(mix.to_csv())
+    elif format_ is Format.csv_leaves:
+        sys.stdout.write(mix.to_csv("leaves"))
     elif format_ is Format.mix:
         sys.stdout.write(mix.to_mix_block())
     else:

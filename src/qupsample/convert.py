@@ -15,11 +15,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from qupsample.configs import ExperimentConfig, GenerationConfig, LaunchConfig
 from qupsample.counts import Counting
 from qupsample.dialects import (
     FORMS,
     ConfigInput,
     Dialect,
+    OlmixConfig,
     flat_document,
     generation_document,
     launch_document,
@@ -35,7 +37,7 @@ from qupsample.resolve import (
     mix_tree,
     priors_counts,
 )
-from qupsample.specs import ProjectInput, load_eval_suite, open_project
+from qupsample.specs import ProjectInput, load_eval_suite, only_family, open_project
 from qupsample.weights import walk_leaves
 from qupsample.yamltext import comment_text, yaml_block
 
@@ -50,12 +52,49 @@ class Target(StrEnum):
 
 @dataclass(frozen=True)
 class Converted:
-    """One converted config: its name, input form and YAML text."""
+    """One converted config: its name, input form and YAML text.
+
+    `form` names the input's form for people (`launch`, or `older launch (weights in
+    data)`); `dropped` lists the input's top-level parts the output does not carry.
+    """
 
     name: str
     source: str
     dialect: Dialect
     text: str
+    form: str = ""
+    dropped: tuple[str, ...] = ()
+
+
+# An older olmix launch config: the nested form, weights in `data`, no `mix:` block.
+OLDER_LAUNCH = "older launch (weights in data)"
+_OLDER_LAUNCH_FORM = "older olmix launch config (`infra`, `training`, weights in `data`, no `mix`)"
+# Top-level parts each written form has no place for (name, settings, data and weights
+# are carried by every form).
+_NO_PLACE = {
+    Target.launch: frozenset({"priors", "swarm", "max_tokens"}),
+    Target.generation: frozenset({"description", "infra", "eval", "mix", "group_id"}),
+    Target.flat: frozenset({"priors", "swarm", "max_tokens", "eval", "group_id"}),
+}
+_MODELLED = {
+    Dialect.FLAT: frozenset({*ExperimentConfig.model_fields, "priors"}),
+    Dialect.LAUNCH: frozenset({*LaunchConfig.model_fields, "priors"}),
+    Dialect.GENERATION: frozenset(GenerationConfig.model_fields),
+}
+
+
+def input_form(loaded: OlmixConfig) -> tuple[str, str]:
+    """The input's form: a short label and the words of the converted file's header."""
+    if loaded.dialect is Dialect.LAUNCH and loaded.mix is None:
+        return OLDER_LAUNCH, _OLDER_LAUNCH_FORM
+    return loaded.dialect.value, FORMS[loaded.dialect]
+
+
+def not_carried(loaded: OlmixConfig, target: Target) -> tuple[str, ...]:
+    """The input's top-level keys the `target` form leaves out: those it has no place
+    for, and those no form models (olmix ignores them)."""
+    modelled = _MODELLED[loaded.dialect]
+    return tuple(sorted(k for k in loaded.keys if k in _NO_PLACE[target] or k not in modelled))
 
 
 def convert(
@@ -152,7 +191,8 @@ def convert(
                 fixed=True,
             )
             note = "current olmix's launch config"
-    words = f"Converted by qupsample from {loaded.where} ({FORMS[loaded.dialect]}) to {note}."
+    form, form_words = input_form(loaded)
+    words = f"Converted by qupsample from {loaded.where} ({form_words}) to {note}."
     if target is not Target.generation:
         words += (
             " Each weight is the entry's share within its parent, as `qupsample resolve`"
@@ -166,9 +206,9 @@ def convert(
     ]
     if target is Target.launch:
         header += ["#", f"# Usage: olmix launch run --variants {comment_text(usage_path)}"]
-    return Converted(
-        experiment.name, loaded.where, loaded.dialect, "\n".join(header) + "\n\n" + body
-    )
+    text = "\n".join(header) + "\n\n" + body
+    dropped = not_carried(loaded, target)
+    return Converted(experiment.name, loaded.where, loaded.dialect, text, form, dropped)
 
 
 def convert_files(
@@ -185,11 +225,13 @@ def convert_files(
     cache: bool = True,
     refresh: bool = False,
     cache_dir: Path | str | None = None,
+    family: str | None = None,
 ) -> list[tuple[Converted, Path | None]]:
     """Convert several configs; write each to `output`, to `out/<name>.yaml`, or nowhere.
 
     Everything is converted in memory first, then written atomically, so an error
-    leaves no file half-done. No input file is ever overwritten.
+    leaves no file half-done. No input file is ever overwritten. `family` picks the
+    family of a `SCHEME:PROFILE` pair in several.
 
     Returns:
         Each converted config with the path it was written to (None: not written).
@@ -212,7 +254,7 @@ def convert_files(
             Hint("use {} (one file per config)", "--out DIR", 'out="DIR"'),
         )
     inputs = {Path(c).resolve() for c in configs if Path(c).exists()}
-    project = open_project(root)
+    project = only_family(open_project(root), family, "convert")
     priors = priors_counts(priors)  # read a priors file once for every config
     results: list[tuple[Converted, Path | None]] = []
     for config in configs:

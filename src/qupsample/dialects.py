@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -86,6 +86,8 @@ class OlmixConfig:
     max_tokens: int | None = None
     swarm: Mapping[str, Any] | None = None
     notes: tuple[str, ...] = ()
+    # The input's top-level keys (none for a pair built from specs).
+    keys: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -130,7 +132,30 @@ def load_config(
                 "pass a config file, or SCHEME:PROFILE (e.g. aggressive:heavy_code)",
             )
         )
-    return read_config(parse_yaml(read_text(path, where), where), where, project)
+    data = parse_yaml(read_text(path, where), where)
+    _refuse_spec_file(data, where, path.stem)
+    return read_config(data, where, project)
+
+
+def _refuse_spec_file(data: Any, where: str, stem: str) -> None:
+    """A scheme or profile file where a config was expected: point to `SCHEME:PROFILE`."""
+    if not isinstance(data, Mapping) or "name" in data:
+        return
+    keys = set(data) - {"description"}
+    if keys == {"buckets"}:
+        kind, pair = "scheme", f"{stem}:PROFILE"
+    elif keys == {"sources"}:
+        kind, pair = "profile", f"SCHEME:{stem}"
+    else:
+        return
+    raise SpecError(
+        located(
+            where,
+            None,
+            f"is a {kind} spec, not an olmix config",
+            f"pass the pair {pair} (`qupsample list` names the schemes and profiles)",
+        )
+    )
 
 
 def _built(pair: str, project: Project, keep_zero: bool = False) -> OlmixConfig:
@@ -166,6 +191,11 @@ def detect_dialect(data: Any, where: str) -> Dialect:
 
 def read_config(data: Any, where: str, project: Project) -> OlmixConfig:
     """A parsed olmix config of any form, validated and read into an `OlmixConfig`."""
+    loaded = _read_config(data, where, project)
+    return replace(loaded, keys=frozenset(map(_key_name, data)))
+
+
+def _read_config(data: Any, where: str, project: Project) -> OlmixConfig:
     dialect = detect_dialect(data, where)
     priors = validate(data["priors"], Priors, where, "priors") if "priors" in data else None
     counts = dict(priors.token_counts) if priors is not None else None

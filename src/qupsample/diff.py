@@ -12,7 +12,7 @@ from qupsample.counts import Counting
 from qupsample.dialects import ConfigInput
 from qupsample.errors import Hint, UserError, located
 from qupsample.resolve import Mix, PriorsInput, priors_counts, resolve
-from qupsample.specs import Project, ProjectInput, open_project
+from qupsample.specs import Project, ProjectInput, only_family, open_project
 
 # Weights closer than this are equal: the rounding of a written mix: block (10
 # decimals a level) and float noise, far below the printed precision.
@@ -100,15 +100,16 @@ def diff(
     cache: bool = True,
     refresh: bool = False,
     cache_dir: Path | str | None = None,
+    family: str | None = None,
 ) -> MixDiff:
     """Compare the leaf weights of two configs (any olmix form, pairs, dicts).
 
     Storage is listed only where a weight needs token counts (not counted in `priors`),
     or with `tokens` (which also compares each leaf's available tokens); `offline`
-    never lists it.
+    never lists it. `family` picks the family of a `SCHEME:PROFILE` pair in several.
     """
     counting = Counting(storage_options, offline, priors_counts(priors), cache, refresh, cache_dir)
-    project = open_project(root)
+    project = only_family(open_project(root), family, "diff")
     mix_a = _resolve(a, tokens, counting, project)
     mix_b = _resolve(b, tokens, counting, project)
     rows_a = {leaf.leaf: leaf for leaf in mix_a.leaves}

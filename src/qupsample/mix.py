@@ -146,14 +146,16 @@ class Mix:
         """`to_dict()` as JSON text (2-space indent, one trailing newline)."""
         return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
 
-    def to_csv(self) -> str:
-        """The path rows as CSV: path, leaf, objects, tokens, weight."""
+    def to_csv(self, kind: str = "paths") -> str:
+        """`to_records(kind)` as CSV, an empty cell where a value is unknown.
+
+        "paths": path, leaf, objects, tokens, weight. "leaves": leaf, weight, tokens,
+        requested_tokens, repetition_factor, max_repetition_factor.
+        """
         buffer = io.StringIO()
-        writer = csv.DictWriter(
-            buffer, fieldnames=["path", "leaf", "objects", "tokens", "weight"], lineterminator="\n"
-        )
+        writer = csv.DictWriter(buffer, fieldnames=_COLUMNS[kind], lineterminator="\n")
         writer.writeheader()
-        for record in self.to_records("paths"):
+        for record in self.to_records(kind):
             writer.writerow({k: "" if v is None else v for k, v in record.items()})
         return buffer.getvalue()
 
@@ -184,19 +186,7 @@ class Mix:
                 "to_pandas: pandas is not installed — pip install 'qupsample[notebook]'"
             ) from None
         # Named columns, so that a mix without rows still has them.
-        columns = (
-            ["path", "leaf", "objects", "tokens", "weight"]
-            if kind == "paths"
-            else [
-                "leaf",
-                "weight",
-                "tokens",
-                "requested_tokens",
-                "repetition_factor",
-                "max_repetition_factor",
-            ]
-        )
-        return pandas.DataFrame.from_records(records, columns=columns)
+        return pandas.DataFrame.from_records(records, columns=_COLUMNS[kind])
 
     def _feasibility(self) -> str:
         """One phrase: feasible, not feasible (how many over), or unknown (no counts)."""
@@ -266,6 +256,20 @@ class Mix:
             f"<thead><tr>{header}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>" + (f"<ul>{remarks}</ul>" if remarks else "")
         )
+
+
+# The columns of each kind of row (records, CSV, DataFrame).
+_COLUMNS = {
+    "paths": ["path", "leaf", "objects", "tokens", "weight"],
+    "leaves": [
+        "leaf",
+        "weight",
+        "tokens",
+        "requested_tokens",
+        "repetition_factor",
+        "max_repetition_factor",
+    ],
+}
 
 
 def _path_record(row: PathRow) -> dict[str, Any]:

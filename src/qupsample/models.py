@@ -6,6 +6,7 @@ Every model forbids unknown fields. The olmix config forms live in `configs.py`.
 from __future__ import annotations
 
 import math
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from qupsample.errors import short_repr
+from qupsample.errors import short_repr, shorten
 from qupsample.weights import mixed_weights_message, unweighted_siblings
 
 # Bytes per token of each dtype olmix writes token arrays in.
@@ -51,7 +52,7 @@ MAX_TOKENS = 10**18
 
 def _number(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"must be a number, got {short_repr(value)}")
+        raise ValueError(f"must be a number, got {short_repr(value)}{_plain_number_fix(value)}")
     if isinstance(value, int) and abs(value) > LARGEST:
         raise ValueError(f"must be at most {LARGEST:g}, got {short_repr(value)}")
     if isinstance(value, float) and math.isfinite(value) and abs(value) > LARGEST:
@@ -157,11 +158,35 @@ class TopicSpec(Spec):
 
 def _weight_shorthand(value: Any) -> Any:
     if isinstance(value, dict):
-        return {
-            k: {"weight": v} if isinstance(v, int | float) and not isinstance(v, bool) else v
-            for k, v in value.items()
-        }
+        return {k: _shorthand_entry(k, v) for k, v in value.items()}
     return value
+
+
+def _shorthand_entry(key: Any, value: Any) -> Any:
+    """`name: 70` as `{weight: 70}`; an empty value or a `90%` is a slip, said plainly."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"weight": value}
+    name = shorten(str(key), 40)
+    if value is None:
+        raise ValueError(f"{name} has no value — give it a weight, a plain number: `{name}: 10`")
+    if isinstance(value, str):
+        raise ValueError(f"{name}: got {short_repr(value)}{_plain_number_fix(value, name)}")
+    return value
+
+
+def _plain_number_fix(value: Any, name: str | None = None) -> str:
+    """How to write `value` (`90%`, `"5"`) as a plain number (`weight`: as `name: 90`)."""
+    if not isinstance(value, str):
+        return ""
+    number = value.strip().removesuffix("%").strip()
+    try:
+        float(number)
+    except ValueError:
+        return f" — weights are plain numbers, e.g. `{name}: 10`" if name else ""
+    slip = "%" if "%" in value else "quotes"
+    if name:
+        return f" — weights are plain numbers, without {slip}: `{name}: {number}`"
+    return f" — write it as a plain number, without {slip}: {number}"
 
 
 def _not_all_zero(weights: list[float | None], what: str) -> None:
@@ -471,6 +496,20 @@ def _relative_folder(value: str) -> str:
             f" backslashes, NUL or absolute paths), got {short_repr(value)}"
         )
     return value
+
+
+_CLEAN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def clean_name(name: str) -> bool:
+    """Whether a spec's name is a clean identifier for the names it goes into (config
+    names, folders, files): letters, digits, `_` and `-`, starting with a letter or digit."""
+    return _CLEAN_NAME.fullmatch(name) is not None
+
+
+def cleaned_name(name: str) -> str:
+    """A clean spelling of `name` to suggest: each run of other characters becomes `_`."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_-") or "spec"
 
 
 def safe_name(name: str) -> bool:

@@ -104,13 +104,45 @@ def require_matplotlib() -> None:
         raise UserError(INSTALL_HINT) from None
 
 
-def plot_mixes(mixes: Sequence[Mix], out: Path | str, *, title: str | None = None) -> Path:
+def bar_labels(names: Sequence[str], sources: Sequence[str | Path] | None = None) -> list[str]:
+    """A label per bar: the mix's name, or where names collide, its source (file or pair).
+
+    Sources that share a file name are told apart by as many parent folders as it takes
+    (`heavy_code/gradual.yaml`, `heavy_wiki/gradual.yaml`).
+    """
+    if sources is None:
+        return list(names)
+    labels = list(names)
+    for name in set(names):
+        group = [i for i, other in enumerate(names) if other == name]
+        if len(group) < 2:
+            continue
+        parts = [Path(sources[i]).parts or (str(sources[i]),) for i in group]
+        for i, own in zip(group, parts, strict=True):
+            others = [other for other in parts if other is not own]
+            depth = next(
+                (d for d in range(1, len(own)) if all(o[-d:] != own[-d:] for o in others)),
+                len(own),
+            )
+            labels[i] = "/".join(own[-depth:])
+    return labels
+
+
+def plot_mixes(
+    mixes: Sequence[Mix],
+    out: Path | str,
+    *,
+    title: str | None = None,
+    sources: Sequence[str | Path] | None = None,
+) -> Path:
     """Draws one stacked bar per mix (% of training tokens per leaf) to a PNG or SVG file.
 
     Args:
         mixes: Resolved mixes with known leaf weights, one bar each, in this order.
         out: The picture's path; its suffix (`.png` or `.svg`) picks the format.
         title: A title above the bars.
+        sources: What each mix was resolved from (file or `SCHEME:PROFILE`): bars
+            whose mixes share a name are labelled by these (see `bar_labels`).
 
     Returns:
         The path written (atomically: readers never see half a picture).
@@ -152,6 +184,7 @@ def plot_mixes(mixes: Sequence[Mix], out: Path | str, *, title: str | None = Non
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
+    labels = bar_labels([mix.name for mix in mixes], sources)
     colours = leaf_colours(mixes)
     slot = _BAR_SLOT
     axes_width = max(_MIN_AXES_WIDTH, slot * len(mixes))
@@ -166,7 +199,7 @@ def plot_mixes(mixes: Sequence[Mix], out: Path | str, *, title: str | None = Non
     _draw_bars(axes, mixes, colours)
     axes.set_xticks(
         range(len(mixes)),
-        [_wrap(mix.name, slot) for mix in mixes],
+        [_wrap(label, slot) for label in labels],
         fontsize=_FONT_SIZE,
     )
     # Every bar gets the same width in inches, however few bars there are.
@@ -203,7 +236,7 @@ def plot_mixes(mixes: Sequence[Mix], out: Path | str, *, title: str | None = Non
                     "Date": None,
                     "Creator": None,
                     # Tick labels are wrapped; this keeps whole mix names searchable.
-                    "Description": "mixes: " + ", ".join(mix.name for mix in mixes),
+                    "Description": "mixes: " + ", ".join(labels),
                 }
                 | ({"Title": title} if title else {}),
             )
@@ -292,11 +325,11 @@ def _text_colour(background: str) -> str:
 
 
 def _wrap(name: str, slot: float) -> str:
-    """Wraps a long mix name after `-` or `_` so neighbouring labels do not collide."""
+    """Wraps a long mix name after `-`, `_` or `/` so neighbouring labels do not collide."""
     width = max(8, int(slot * 72 / (0.6 * _FONT_SIZE)) - 1)
     lines: list[str] = []
     line = ""
-    for word in re.findall(r"[^-_]*[-_]|[^-_]+", name):
+    for word in re.findall(r"[^-_/]*[-_/]|[^-_/]+", name):
         if line and len(line) + len(word) > width:
             lines.append(line)
             line = ""
@@ -308,4 +341,4 @@ def _wrap(name: str, slot: float) -> str:
     return "\n".join(part for part in lines if part)
 
 
-__all__ = ["SUFFIXES", "leaf_colours", "plot_mixes"]
+__all__ = ["SUFFIXES", "bar_labels", "leaf_colours", "plot_mixes"]

@@ -46,7 +46,7 @@ from qupsample.errors import (
 from qupsample.mix import LeafRow, Mix, PathRow
 from qupsample.mixblock import MixLeaf, flatten_mix
 from qupsample.models import DTYPE_SIZES, MAX_TOKENS, Budget, Proxies
-from qupsample.specs import Project, ProjectInput, open_project
+from qupsample.specs import Project, ProjectInput, only_family, open_project
 from qupsample.weights import (
     Entry,
     LeafShare,
@@ -260,6 +260,7 @@ def resolve(
     root: ProjectInput = None,
     priors: PriorsInput | None = None,
     weights_only: bool = False,
+    family: str | None = None,
 ) -> Mix:
     """Compute the share of each leaf and path of any olmix config.
 
@@ -287,6 +288,8 @@ def resolve(
         weights_only: list storage only where a leaf's weight needs counts (a group
             without weights), not for tokens and repetition: explicit weights and a
             `mix:` block then need no storage at all.
+        family: the family a `SCHEME:PROFILE` pair is built from, where it is in
+            several.
 
     Returns:
         The `Mix`. It is returned even when infeasible: see `Mix.infeasible` and
@@ -297,7 +300,7 @@ def resolve(
             count in the priors offline, or storage fails (a glob matching nothing,
             denied, unreachable, no credentials).
     """
-    project = open_project(root)
+    project = only_family(open_project(root), family, "resolve")
     loaded = load_config(config, root=project)
     model = loaded.experiment
     entries = config_entries(model)

@@ -25,6 +25,8 @@ from qupsample.models import (
     Proxies,
     Scheme,
     Settings,
+    clean_name,
+    cleaned_name,
     placeholders,
     safe_name,
 )
@@ -219,15 +221,40 @@ def load_spec(path: Path, model: type[M], where: str) -> Loaded[M]:
                 "rename the file: no leading dot, '.', '..', backslash or NUL",
             )
         )
+    _check_clean_name(path, where)
     text = read_text(path, where, "create it")
     return Loaded(path.stem, where, validate(parse_yaml(text, where), model, where))
+
+
+def _check_clean_name(path: Path, where: str) -> None:
+    """A spec's name goes into config names and paths: refuse one that is no identifier."""
+    if clean_name(path.stem):
+        return
+    raise SpecError(
+        located(
+            where,
+            None,
+            f"the name {path.stem!r} is not a clean identifier, and it goes into generated"
+            " config names and paths",
+            f"rename the file to {cleaned_name(path.stem) + path.suffix!r}"
+            " (letters, digits, '_' and '-' only)",
+        )
+    )
+
+
+def _spec_files(folder: Path, pattern: str) -> list[Path]:
+    """The files a spec pattern matches; `*.yaml` matches `*.yml` too, as olmix reads both."""
+    files = set(folder.glob(pattern))
+    if pattern.endswith(".yaml"):
+        files.update(folder.glob(pattern.removesuffix(".yaml") + ".yml"))
+    return sorted(files)
 
 
 def _members(
     family: Loaded[Family], field: str, model: type[M], project: Project, seen: dict[Path, Any]
 ) -> dict[str, Loaded[M]]:
     pattern = getattr(family.spec, field)
-    files = sorted((project.root / SCHEMES_DIR).glob(pattern))
+    files = _spec_files(project.root / SCHEMES_DIR, pattern)
     if not files:
         raise SpecError(
             located(
@@ -376,7 +403,7 @@ def _load_specs(project: Project) -> Specs:
     specs = project.root / SCHEMES_DIR
     layout = load_spec(specs / "layout.yaml", Layout, project.shown(specs / "layout.yaml"))
     settings = load_spec(specs / "settings.yaml", Settings, project.shown(specs / "settings.yaml"))
-    family_files = sorted((specs / "families").glob("*.yaml"))
+    family_files = _spec_files(specs / "families", "*.yaml")
     if not family_files:
         raise SpecError(
             located(
@@ -515,9 +542,36 @@ def only_family(project: Project, family: str | None, where: str) -> Project:
 def suggest(name: str, known: Iterable[str], label: str = "known", *, ordered: bool = False) -> str:
     """`did you mean 'x'? known: a, b` for an unknown name (sorted unless `ordered`)."""
     options = list(dict.fromkeys(known)) if ordered else sorted(set(known))
-    close = difflib.get_close_matches(name, options, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
+    close = closest(name, options)
+    hint = f"did you mean {close!r}? " if close is not None else ""
     return f"{hint}{label}: {shown_names(options, SUGGEST_LIMIT)}"
+
+
+def closest(name: str, options: list[str]) -> str | None:
+    """The option most like `name`: fewest edits, then the same length (`olmo3_15m` is
+    nearer `olmo3_14m` than `olmo3_1m`), then difflib's likeness; None if none is close."""
+    close = difflib.get_close_matches(name, options, n=len(options))
+    if not close:
+        return None
+
+    def rank(option: str) -> tuple[int, int, float]:
+        likeness = difflib.SequenceMatcher(None, name, option).ratio()
+        return edits(name, option), abs(len(option) - len(name)), -likeness
+
+    return min(close, key=rank)
+
+
+def edits(a: str, b: str) -> int:
+    """Levenshtein distance: the fewest inserts, deletes and substitutions from a to b."""
+    previous = list(range(len(b) + 1))
+    for i, char in enumerate(a, start=1):
+        current = [i]
+        for j, other in enumerate(b, start=1):
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != other))
+            )
+        previous = current
+    return previous[-1]
 
 
 @dataclass(frozen=True)

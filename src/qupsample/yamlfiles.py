@@ -219,11 +219,60 @@ def _field_names(model: type[BaseModel]) -> set[str]:
     return names
 
 
-def validation_message(where: str, exc: ValidationError, model: type[BaseModel]) -> str:
-    """Turn a pydantic error into one line: `where: field.path: what — fix`."""
+def _parent(data: Any, loc: tuple[Any, ...]) -> Mapping[Any, Any] | None:
+    """The mapping at `loc` in parsed data, if the path leads to one."""
+    for part in loc:
+        in_list = isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        if not (in_list or (isinstance(data, Mapping) and part in data)):
+            return None
+        data = data[part]
+    return data if isinstance(data, Mapping) else None
+
+
+def _misindented(where: str, errors: list[Any], data: Any) -> str | None:
+    """Keys right after an empty one, as lines not indented under it read.
+
+    `buckets:` followed by `top10pct: 70` at the same indent is an empty `buckets`
+    and an unknown field `top10pct`: say to indent them.
+    """
+    unknown = [e["loc"] for e in errors if e["type"] == "extra_forbidden"]
+    for loc in unknown:
+        parent = _parent(data, loc[:-1])
+        if parent is None:
+            continue
+        keys = list(parent)
+        strays = {u[-1] for u in unknown if u[:-1] == loc[:-1]}
+        before = keys[: keys.index(loc[-1])] if loc[-1] in keys else []
+        empty = next((k for k in reversed(before) if k not in strays), None)
+        if empty is None or parent[empty] is not None:
+            continue
+        beside = [k for k in keys[keys.index(empty) + 1 :] if k in strays]
+        names = ", ".join(shorten(str(k)) for k in beside[:3])
+        more = f" (and {len(beside) - 3} more)" if len(beside) > 3 else ""
+        field = ".".join(shorten(str(part)) for part in (*loc[:-1], empty))
+        return located(
+            where,
+            field,
+            f"is empty, and {names}{more} below it {'is' if len(beside) == 1 else 'are'} unknown",
+            f"indent {'it' if len(beside) == 1 else 'them'} under `{shorten(str(empty))}:`",
+        )
+    return None
+
+
+def validation_message(
+    where: str, exc: ValidationError, model: type[BaseModel], data: Any = None
+) -> str:
+    """Turn a pydantic error into one line: `where: field.path: what — fix`.
+
+    With the `data` validated, keys that should have been indented under an empty
+    one are said to be so.
+    """
     # An unknown field first: a misspelt key also makes its real name "missing", and the
     # misspelling is what the user has to fix.
     errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
+    misindented = _misindented(where, errors, data)
+    if misindented is not None:
+        return misindented
     first = errors[0]
     # Input values (and keys, which are input too) are shown short, never in full.
     field = ".".join(shorten(str(part)) for part in first["loc"]) or None
@@ -260,7 +309,7 @@ def validate(data: Any, model: type[M], where: str, field: str | None = None) ->
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        message = validation_message(where, exc, model)
+        message = validation_message(where, exc, model, data)
         if field:
             message = message.replace(f"{where}: ", f"{where}: {field}.", 1)
         raise SpecError(message) from None
