@@ -582,7 +582,7 @@ def lint(
     paths: Annotated[
         list[Path] | None,
         typer.Argument(
-            metavar="PATH",
+            metavar="CONFIG",
             help="Config files and folders (searched for *.yaml and *.yml) [default: .].",
             show_default=False,
         ),

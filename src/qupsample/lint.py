@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -287,7 +287,7 @@ def _resolved(
             training_tokens=None if sized else 1,
         )
     except WeightError as exc:
-        return [_error_finding("M009", exc, loaded.where)]
+        return [replace(_error_finding("M009", exc, loaded.where), at=("data", "sources"))]
     except UserError as exc:
         return [_error_finding("F008", exc, loaded.where)]
     found = list(mix.findings[len(loaded.notes) :])
@@ -311,6 +311,8 @@ def _resolved(
 def _error_finding(code: str, exc: UserError, where: str) -> Finding:
     """A user error as a finding: its message, less the file's name, and its field."""
     message = exc.message.removeprefix(f"{where}: ")
+    if exc.line is not None:
+        message = message.removeprefix(f"{where}:{exc.line}: ")
     if exc.field:
         message = message.removeprefix(f"{exc.field}: ")
     what, _, fix = message.partition(" — ")
