@@ -105,6 +105,17 @@ def test_resolve_strict_and_lint_agree(tmp_path: Path) -> None:
     assert warned == {str(f) for f in findings}
 
 
+def test_plan_era_configs_get_the_trainer_rules(tmp_path: Path) -> None:
+    """A plan-era config with an unknown proxy model is T001 at its key (resolve exits 2)."""
+    text = (REPO / "generated/quality_upsampling/heavy_code/gradual.yaml").read_text()
+    path = write(tmp_path, text.replace("olmo3_14m", "olmo3_15m"))
+    line = text.splitlines().index("proxy_model_id: olmo3_14m") + 1
+    [finding] = lint([path], root=REPO).findings
+    assert (finding.code, finding.line, finding.col) == ("T001", line, 1)
+    assert finding.message == "proxy_model_id: unknown proxy model 'olmo3_15m'"
+    assert invoke("resolve", path, "--offline").code == 2
+
+
 # --- the command ------------------------------------------------------------------------
 
 

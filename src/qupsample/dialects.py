@@ -180,6 +180,7 @@ def read_config(data: Any, where: str, project: Project) -> OlmixConfig:
     if dialect is Dialect.FLAT:
         flat = validate(data, ExperimentConfig, where)
         notes = folder_findings(project.proxies, flat, where)
+        notes += trainer_findings(project.proxies, flat, where, section="")
         notes += path_findings(flat, where, "")
         return OlmixConfig(
             dialect, where, flat, mix=flat.mix, token_counts=counts, notes=tuple(notes)

@@ -204,17 +204,22 @@ def missing_mix(where: str) -> Finding:
 # ---------------------------------------------------------------------- trainer
 
 
-def trainer_findings(proxies: Proxies, training: BaseModel, where: str) -> list[Finding]:
-    """A launch config's model and tokenizer against what the trainer can build."""
+def trainer_findings(
+    proxies: Proxies, training: BaseModel, where: str, section: str = "training."
+) -> list[Finding]:
+    """A config's model and tokenizer (in `section`) against what the trainer can build.
+
+    A plan-era config (no `section`) may leave either out: then it is not checked.
+    """
     findings = []
     tokenizer = getattr(training, "tokenizer", None)
     trainers = proxies.trainer_tokenizers
-    if tokenizer not in trainers:
+    if tokenizer not in trainers and (tokenizer is not None or section):
         findings.append(
             Finding(
                 "T003",
                 where,
-                "training.tokenizer",
+                f"{section}tokenizer",
                 f"the trainer accepts only {', '.join(trainers)}, not {tokenizer!r}"
                 " (the job fails with 'Unknown tokenizer')",
                 "use one of those",
@@ -222,22 +227,22 @@ def trainer_findings(proxies: Proxies, training: BaseModel, where: str) -> list[
         )
     proxy = getattr(training, "proxy_model_id", None)
     model = proxies.proxy_models.get(proxy or "")
-    if model is None:
+    if model is None and (proxy is not None or section):
         findings.append(
             Finding(
                 "T001",
                 where,
-                "training.proxy_model_id",
+                f"{section}proxy_model_id",
                 f"unknown proxy model {proxy!r}",
                 suggest(str(proxy), proxies.proxy_models, "known", ordered=True),
             )
         )
-    elif not model.builds:
+    elif model is not None and not model.builds:
         findings.append(
             Finding(
                 "T002",
                 where,
-                "training.proxy_model_id",
+                f"{section}proxy_model_id",
                 f"olmix lists {proxy} but the trainer cannot build it",
                 "choose another proxy model",
             )
