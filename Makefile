@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/hostile.py
 	$(BIN)/python bench/generate_scale.py
+	$(BIN)/python bench/lint_scale.py
 
 demo: $(STAMP)
 	$(BIN)/qupsample demo demo
