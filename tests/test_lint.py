@@ -292,3 +292,27 @@ def test_pre_commit_hook_runs_lint_on_yaml_files() -> None:
     assert hook.get("pass_filenames", True) is True
     assert re.search(hook["files"], "configs/heavy_code.yml")
     assert not re.search(hook["files"], "README.md")
+
+
+def test_flat_keyed_and_mixed_mix_blocks_lint_clean(tmp_path: Path) -> None:
+    """olmix's other mix shapes (`source:topic:bucket` keys, or nested and flat mixed)
+    read as olmix reads them; a stray flat key is found at its line."""
+    base = next(e for e in EXAMPLES if e.code == "M003" and e.kind == "good").data.decode()
+    head = base.split("mix:\n")[0]
+    flat = head + 'mix:\n  "web:hi": 0.63\n  "web:lo": 0.27\n  wiki: {weight: 0.1}\n'
+    mixed = head + "mix:\n  web: {weight: 0.9, hi: 0.7, lo: 0.3}\n  wiki: 0.1\n"
+    assert lint([write(tmp_path, flat, "a.yaml"), write(tmp_path, mixed, "b.yaml")]).findings == ()
+    stray = flat.replace('"web:lo"', '"web:low"')
+    codes = [(f.code, f.line) for f in lint([write(tmp_path, stray, "c.yaml")]).findings]
+    assert ("M003", 15) in codes  # the "web:low" key
+
+
+def test_any_damaged_config_is_findings_never_a_crash(tmp_path: Path) -> None:
+    """A generated launch config with any one line deleted lints without an exception."""
+    text = (REPO / "generated/quality_upsampling_launch/heavy_wiki/gradual.yaml").read_text()
+    lines = text.splitlines(keepends=True)
+    body = [i for i, line in enumerate(lines) if not line.startswith("#")]
+    for i in body[::7]:
+        damaged = "".join(lines[:i] + lines[i + 1 :])
+        result = lint([write(tmp_path, damaged)], root=REPO)
+        assert all(f.code in RULES for f in result.findings)
