@@ -45,6 +45,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/hostile.py
 	$(BIN)/python bench/generate_scale.py
+	$(BIN)/python bench/lint_scale.py
 
 demo: $(RUN_STAMP)
 	$(BIN)/qupsample demo demo

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         " template environment is built once per project (compiled templates are kept),",
         "and the YAML scalar writer caches its check of each plain name.",
     ]
-    write_section(args.out, lines)
+    write_section(args.out, lines, HEADING)
     print("\n".join(lines))
     return 0 if ratio <= TARGET else 1
 

@@ -220,15 +220,15 @@ def fault_rows(runs: int, log: Callable[[str], None]) -> list[str]:
     return rows
 
 
-def write_section(results: Path, lines: list[str]) -> None:
-    """Replace (or append) the section under HEADING in RESULTS.md."""
+def write_section(results: Path, lines: list[str], heading: str = HEADING) -> None:
+    """Replace (or append) the section under `heading` in RESULTS.md."""
     text = results.read_text(encoding="utf-8") if results.exists() else ""
-    start = text.find(HEADING)
+    start = text.find(heading)
     if start >= 0:
-        end = text.find("\n## ", start + len(HEADING))
+        end = text.find("\n## ", start + len(heading))
         rest = text[end + 1 :] if end >= 0 else ""
         text = text[:start] + rest
-    section = "\n".join([HEADING, "", *lines]) + "\n"
+    section = "\n".join([heading, "", *lines]) + "\n"
     text = text.rstrip("\n") + "\n\n" + section if text.strip() else section
     results.write_text(text, encoding="utf-8")
 

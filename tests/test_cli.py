@@ -245,7 +245,8 @@ def test_every_command_option_and_argument_has_help() -> None:
 
 
 COMMANDS = [
-    "list", "render", "generate", "resolve", "diff", "plot", "priors", "convert", "init", "demo"
+    "list", "render", "generate", "resolve", "lint", "diff", "plot", "priors", "convert", "init",
+    "demo",
 ]  # fmt: skip
 STORAGE = [
     "--priors", "--offline", "--refresh", "--no-cache", "--cache-dir", "--endpoint-url",
@@ -263,7 +264,8 @@ def test_help_lists_commands_and_exit_codes() -> None:
     assert "..." not in commands
     text = " ".join(stdout.split())
     assert (
-        "Exit codes: 0 ok; 1 differences found (generate --check, diff, resolve --strict);" in text
+        "Exit codes: 0 ok; 1 differences or findings (generate --check, diff, resolve --strict,"
+        " lint);" in text
     )
     assert "3 mix not feasible" in text
     assert "70 internal error" in text
@@ -298,6 +300,7 @@ def test_usage_lines_use_one_metavar_style() -> None:
     assert usages["plot"] == "Usage: qupsample plot [OPTIONS] CONFIG..."
     assert usages["convert"] == "Usage: qupsample convert [OPTIONS] CONFIG..."
     assert usages["diff"] == "Usage: qupsample diff [OPTIONS] A B"
+    assert usages["lint"] == "Usage: qupsample lint [OPTIONS] [CONFIG]..."
     assert usages["init"] == "Usage: qupsample init [OPTIONS] [DIR]"
 
 

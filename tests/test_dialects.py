@@ -864,6 +864,7 @@ GENERATION_CASES = [
         """),
         {"web:hi": 0.001, "web:lo": 0.999},
         budget=1_000_000,
+        mismatches=1,  # web:hi is below minimum_weight
     ),
     Case(
         "quality-source-three-buckets",
@@ -896,9 +897,10 @@ def test_generation_configs_resolve_offline(case: Case, tmp_path: Path) -> None:
 def test_generation_minimum_weight_warns_below_it(tmp_path: Path) -> None:
     """swarm.minimum_weight becomes the config's minimum: a leaf under it is one warning."""
     case = next(c for c in GENERATION_CASES if c.id == "minimum-weight-from-swarm")
-    _, stderr = cli_leaves(write(tmp_path, case.text))
+    path = write(tmp_path, case.text)
+    _, stderr = cli_leaves(path)
     assert stderr == (
-        "warning: 1 leaf weight(s) below minimum_weight 0.01 (olmix drops them): web:hi\n"
+        f"warning: {path}: 1 leaf weight(s) below minimum_weight 0.01 (olmix drops them): web:hi\n"
     )
 
 
@@ -1183,8 +1185,8 @@ def test_flatten_rule_on_a_current_form_config(tmp_path: Path) -> None:
         "arxiv:q1": 1.0,
     }
     assert stderr == (
-        f"warning: {path}: mix: data leaf weights sum to 1.0625, not 1 — olmix does not"
-        " renormalize; make them sum to 1\n"
+        f"warning: {path}: mix: data leaf weights sum to 1.0625, not 1 (the weights under web"
+        " sum to 0.625) — olmix does not renormalize; make them sum to 1\n"
     )
     mix = resolve(path, offline=True)
     assert {leaf.leaf: leaf.weight for leaf in mix.leaves} == expected

@@ -79,9 +79,10 @@ def test_the_cycle_finder_finds_cycles() -> None:
 
 # --- lazy imports ---------------------------------------------------------------------
 
-# Each takes a while to import; commands that do not list storage, draw or print a table
-# never need them.
-HEAVY = ["s3fs", "botocore", "aiobotocore", "fsspec", "boto3", "matplotlib", "rich"]
+# Each takes a while to import; commands that do not list storage or draw never need them.
+HEAVY = ["s3fs", "botocore", "aiobotocore", "fsspec", "boto3", "matplotlib"]
+# typer loads rich for its help; the library modules never do.
+LIBRARY_HEAVY = [*HEAVY, "rich"]
 # Runs commands in the probe's own process, so their imports stay in its sys.modules.
 CLI_RUNS = f"""\
 from qupsample.cli import main
@@ -90,6 +91,7 @@ for args in (
     ["list", "--root", {str(REPO)!r}],
     ["render", "aggressive", "heavy_code", "--root", {str(REPO)!r}],
     ["generate", "--check", "--root", {str(REPO)!r}],
+    ["lint", {str(REPO / "generated")!r}, "--root", {str(REPO)!r}],
 ):
     sys.argv = ["qupsample", *args]
     try:
@@ -111,20 +113,22 @@ print("LOADED", json.dumps(sorted({{m for m in sys.modules if m.split(".")[0] in
         pytest.param("import qupsample.resolve", [], id="import-resolve"),
         pytest.param("import qupsample.storage", [], id="import-storage"),
         pytest.param("import qupsample.plot", [], id="import-plot"),
+        pytest.param("import qupsample.lint", [], id="import-lint"),
         pytest.param(
             CLI_RUNS,
             ["Exit codes:", "  heavy_code ", "name: quality-upsampling-aggressive-heavy-code"],
-            id="cli-help-list-render-generate-check",
+            id="cli-help-list-render-generate-check-lint",
         ),
     ],
 )
 def test_heavy_libraries_load_only_when_needed(code: str, printed: list[str]) -> None:
-    """Importing resolve, storage or plot, and --help, list, render and generate --check,
-    load none of s3fs, botocore, aiobotocore, fsspec, boto3, matplotlib or rich (in a fresh
-    process).
+    """Importing resolve, storage, plot or lint (nor rich either), and --help, list, render,
+    generate --check and lint, load none of s3fs, botocore, aiobotocore, fsspec, boto3 or
+    matplotlib (in a fresh process).
     """
+    heavy = HEAVY if "main()" in code else LIBRARY_HEAVY
     result = subprocess.run(
-        [sys.executable, "-c", PROBE.format(code=code), json.dumps(HEAVY)],
+        [sys.executable, "-c", PROBE.format(code=code), json.dumps(heavy)],
         capture_output=True,
         text=True,
         timeout=60,

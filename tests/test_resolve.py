@@ -726,15 +726,18 @@ def test_missing_or_unknown_proxy_needs_training_tokens(memory_root: str) -> Non
 
 
 def test_minimum_weight_warning_names_tiny_leaves(memory_root: str) -> None:
-    """Leaves below minimum_weight (but above 0) are named in one warning."""
+    """Leaves below minimum_weight (but above 0) are named in one finding (M007)."""
     config = dclm_config(memory_root, sources=(10_000, 1, 0), minimum_weight=0.001)
     mix = resolve(config, cache=False)
     # arxiv: 1 / 10,001 < 0.001; wikipedia is 0 and olmix drops it anyway.
-    assert mix.warnings == (
-        "1 leaf weight(s) below minimum_weight 0.001 (olmix drops them): arxiv",
-    )
+    # (memory:// paths are findings too: olmix cannot read them.)
+    low = [str(f) for f in mix.findings if f.code == "M007"]
+    assert low == ["config: 1 leaf weight(s) below minimum_weight 0.001 (olmix drops them): arxiv"]
+    assert low[0] in mix.mismatches
+    assert mix.warnings == ()
     assert mix.minimum_weight == 0.001
-    assert resolve(dclm_config(memory_root, minimum_weight=0.001), cache=False).warnings == ()
+    again = resolve(dclm_config(memory_root, minimum_weight=0.001), cache=False)
+    assert [f for f in again.findings if f.code == "M007"] == []
 
 
 def test_topics_with_plain_paths_and_sources_with_quality(memory_root: str) -> None:

@@ -370,7 +370,7 @@ def test_quiet_hides_warnings(tmp_path: Path) -> None:
     loud = invoke("resolve", path, "--training-tokens", 100, "-f", "json")
     assert loud.code == 0
     assert loud.err == (
-        "warning: 1 leaf weight(s) below minimum_weight 0.5 (olmix drops them): wiki\n"
+        f"warning: {path}: 1 leaf weight(s) below minimum_weight 0.5 (olmix drops them): wiki\n"
     )
     quiet = invoke("resolve", path, "--training-tokens", 100, "-f", "json", "--quiet")
     assert (quiet.code, quiet.err, quiet.out) == (0, "", loud.out)

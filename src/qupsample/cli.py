@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from qupsample.resolve import Mix
 
 EXIT_CODES = """\
-Exit codes: 0 ok; 1 differences found (generate --check, diff, resolve --strict); 2 user
-error (one line on stderr: error: <file>: <field>: <what> — <how to fix>); 3 mix not
+Exit codes: 0 ok; 1 differences or findings (generate --check, diff, resolve --strict,
+lint); 2 user error (one line on stderr: error: <file>: <field>: <what> — <how to fix>); 3 mix not
 feasible (a leaf over its max_repetition_factor); 70 internal error (a traceback:
 please report it); 130 interrupted (Ctrl-C)."""
 INTERRUPTED = 130
@@ -600,6 +600,72 @@ def _warn(warnings: list[str], strict: bool, name: str) -> None:
         typer.echo(f"warning: {_line(warning)}", err=True)
     if strict and warnings:
         typer.echo(f"{name}: {len(warnings)} warning(s) (--strict)", err=True)
+        raise typer.Exit(1)
+
+
+class LintFormat(StrEnum):
+    """Output formats of `lint`."""
+
+    text = "text"
+    json = "json"
+    github = "github"
+
+
+@command("Check olmix configs for what olmix would silently drop, ignore or refuse.")
+def lint(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="CONFIG",
+            help="Config files and folders (searched for *.yaml and *.yml) [default: .].",
+            show_default=False,
+        ),
+    ] = None,
+    format_: Annotated[
+        LintFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            metavar="FORMAT",
+            help="text (path:line:col: CODE message), json or github (workflow annotations).",
+        ),
+    ] = LintFormat.text,
+    select: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--select", metavar="CODES", help="Report only these codes or families, e.g. M,T003."
+        ),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option("--ignore", metavar="CODES", help="Do not report these codes or families."),
+    ] = None,
+    priors: Annotated[
+        Path | None,
+        typer.Option(
+            "--priors",
+            metavar="FILE",
+            dir_okay=False,
+            help="Token counts per leaf (qupsample priors, olmix priors compute) for every "
+            "config: leaves over their repetition limit are findings.",
+        ),
+    ] = None,
+    root: RootOption = None,
+) -> None:
+    """Check olmix configs (any form) without storage; exit 1 when anything is found.
+
+    Each finding is one line at the offending key: path:line:col: CODE message (fix).
+    The rules are those resolve --strict applies; codes are in docs/lint.md.
+    """
+    from qupsample.lint import lint as lint_paths
+
+    result = lint_paths(
+        paths or [Path()], root=root, priors=priors, select=select or (), ignore=ignore or ()
+    )
+    sys.stdout.write(result.render(format_.value))
+    if format_ is LintFormat.text:
+        typer.echo(result.summary(), err=True)
+    if result.findings:
         raise typer.Exit(1)
 
 

@@ -36,11 +36,22 @@ from qupsample.configs import (
     QualityConfig,
     SourceConfig,
     TopicConfig,
-    walk_data,
 )
-from qupsample.errors import SpecError, located, short_repr, shorten
-from qupsample.models import DEFAULT_DTYPE, Proxies
-from qupsample.specs import Project, ProjectInput, open_project, suggest
+from qupsample.errors import SpecError, located, short_repr
+from qupsample.models import Proxies
+from qupsample.rules import (
+    Finding,
+    dtype_findings,
+    folder_findings,
+    ignored_data_fields,
+    ignored_keys,
+    key_name,
+    missing_eval,
+    missing_mix,
+    path_findings,
+    trainer_findings,
+)
+from qupsample.specs import Project, ProjectInput, open_project
 from qupsample.yamlfiles import parse_yaml, read_text, validate, validation_message
 
 M = TypeVar("M", bound=BaseModel)
@@ -69,8 +80,6 @@ TRAINING_FIELDS = (
     "seed",
     "global_batch_size",
 )
-# Fields of data entries the plan-era form had and current olmix ignores.
-IGNORED_DATA_FIELDS = ("max_repetition_factor", "max_topic_ratio")
 
 
 @dataclass(frozen=True)
@@ -85,7 +94,7 @@ class OlmixConfig:
     eval: EvalConfig | None = None
     max_tokens: int | None = None
     swarm: Mapping[str, Any] | None = None
-    notes: tuple[str, ...] = ()
+    notes: tuple[Finding, ...] = ()
     # The input's top-level keys (none for a pair built from specs).
     keys: frozenset[str] = frozenset()
 
@@ -180,7 +189,7 @@ def detect_dialect(data: Any, where: str) -> Dialect:
         return Dialect.LAUNCH
     if "data" in keys:
         return Dialect.GENERATION
-    names = sorted(map(_key_name, keys))
+    names = sorted(map(key_name, keys))
     more = f" (and {len(names) - 8} more)" if len(names) > 8 else ""
     found = (", ".join(names[:8]) or "none") + more
     known = "; ".join(FORMS.values())
@@ -192,7 +201,7 @@ def detect_dialect(data: Any, where: str) -> Dialect:
 def read_config(data: Any, where: str, project: Project) -> OlmixConfig:
     """A parsed olmix config of any form, validated and read into an `OlmixConfig`."""
     loaded = _read_config(data, where, project)
-    return replace(loaded, keys=frozenset(map(_key_name, data)))
+    return replace(loaded, keys=frozenset(map(key_name, data)))
 
 
 def _read_config(data: Any, where: str, project: Project) -> OlmixConfig:
@@ -201,7 +210,9 @@ def _read_config(data: Any, where: str, project: Project) -> OlmixConfig:
     counts = dict(priors.token_counts) if priors is not None else None
     if dialect is Dialect.FLAT:
         flat = validate(data, ExperimentConfig, where)
-        notes = folder_notes(project.proxies, flat, where)
+        notes = folder_findings(project.proxies, flat, where)
+        notes += trainer_findings(project.proxies, flat, where, section="")
+        notes += path_findings(flat, where, "")
         return OlmixConfig(
             dialect, where, flat, mix=flat.mix, token_counts=counts, notes=tuple(notes)
         )
@@ -221,34 +232,21 @@ def _read_config(data: Any, where: str, project: Project) -> OlmixConfig:
             ExperimentConfig,
             where,
         )
-        notes = _ignored_data_fields(launch.data.sources, where)
-        notes += _dtype_note(
+        notes = ignored_data_fields(launch.data.sources, where)
+        notes += dtype_findings(
             project.proxies, launch.data.dtype, training.tokenizer, where, launch.data
         )
-        notes += trainer_notes(project.proxies, training, where)
-        notes += folder_notes(project.proxies, experiment, where)
-        notes += _ignored_top_level(launch, where, allowed={"priors"})
+        notes += trainer_findings(project.proxies, training, where)
+        notes += folder_findings(project.proxies, experiment, where)
+        notes += path_findings(experiment, where, "data")
+        notes += ignored_keys(launch, where, allowed={"priors"})
         for section in ("infra", "training", "eval"):
             if getattr(launch, section) is not None:
-                notes += _ignored_top_level(getattr(launch, section), where, section=section)
+                notes += ignored_keys(getattr(launch, section), where, section=section)
         if launch.eval is None:
-            notes.append(
-                located(
-                    where,
-                    "eval",
-                    "missing: current olmix refuses a launch config without one",
-                    "add it (`qupsample convert` writes the project's in-loop suite)",
-                )
-            )
+            notes.append(missing_eval(where))
         if launch.mix is None:
-            notes.append(
-                located(
-                    where,
-                    "mix",
-                    "missing: `olmix launch run` refuses a launch config without one",
-                    "add it (`qupsample convert` writes it from the data's weights)",
-                )
-            )
+            notes.append(missing_mix(where))
         return OlmixConfig(
             dialect,
             where,
@@ -269,9 +267,10 @@ def _read_config(data: Any, where: str, project: Project) -> OlmixConfig:
                 "swarm.minimum_weight",
                 f"must be a finite number >= 0, got {short_repr(minimum)}",
             )
-        )
+        ).at("swarm.minimum_weight")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-        raise SpecError(located(where, "swarm.seed", f"must be an integer, got {short_repr(seed)}"))
+        what = f"must be an integer, got {short_repr(seed)}"
+        raise SpecError(located(where, "swarm.seed", what)).at("swarm.seed")
     experiment = validate(
         {
             "name": generation.name,
@@ -284,8 +283,9 @@ def _read_config(data: Any, where: str, project: Project) -> OlmixConfig:
         where,
         "swarm",
     )
-    notes = _ignored_data_fields(generation.data.sources, where)
-    notes += _ignored_top_level(generation, where)
+    notes = ignored_data_fields(generation.data.sources, where)
+    notes += path_findings(experiment, where, "data")
+    notes += ignored_keys(generation, where)
     return OlmixConfig(
         dialect,
         where,
@@ -321,133 +321,8 @@ def read_priors(path: Path | str) -> dict[str, int]:
     return dict(validate(block, Priors, where, field).token_counts)
 
 
-def _ignored_top_level(
-    model: BaseModel,
-    where: str,
-    allowed: frozenset[str] | set[str] = frozenset(),
-    section: str = "",
-) -> list[str]:
-    ignored = sorted(set(map(_key_name, model.model_extra or {})) - set(allowed))
-    what = (
-        f"current olmix ignores this key of {section}:"
-        if section
-        else ("current olmix ignores this top-level key")
-    )
-    return [
-        located(where, f"{section}.{key}" if section else key, what, "remove it") for key in ignored
-    ]
-
-
-def _key_name(key: Any) -> str:
-    # A key with a newline or other control character would break the one-line message.
-    text = str(key)
-    return text if text.isprintable() else repr(text)
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _ignored_data_fields(sources: Sequence[SourceConfig], where: str) -> list[str]:
-    notes = []
-    for name, node in walk_data(sources):
-        for field in IGNORED_DATA_FIELDS:
-            if getattr(node, field, None) is not None:
-                notes.append(
-                    located(
-                        where,
-                        f"data.{name}.{field}",
-                        "current olmix ignores it",
-                        "set repetition_factor in mix: instead"
-                        if field == "max_repetition_factor"
-                        else "remove it",
-                    )
-                )
-    return notes
-
-
-def trainer_notes(proxies: Proxies, training: BaseModel, where: str) -> list[str]:
-    """A launch config's model and tokenizer against what the trainer can build."""
-    notes = []
-    tokenizer = getattr(training, "tokenizer", None)
-    trainers = proxies.trainer_tokenizers
-    if tokenizer not in trainers:
-        notes.append(
-            located(
-                where,
-                "training.tokenizer",
-                f"the trainer accepts only {', '.join(trainers)}, not {tokenizer!r}"
-                " (the job fails with 'Unknown tokenizer')",
-                "use one of those",
-            )
-        )
-    proxy = getattr(training, "proxy_model_id", None)
-    model = proxies.proxy_models.get(proxy or "")
-    if model is None:
-        notes.append(
-            located(
-                where,
-                "training.proxy_model_id",
-                f"unknown proxy model {proxy!r}",
-                suggest(str(proxy), proxies.proxy_models, "known", ordered=True),
-            )
-        )
-    elif not model.builds:
-        notes.append(
-            located(
-                where,
-                "training.proxy_model_id",
-                f"olmix lists {proxy} but the trainer cannot build it",
-                "choose another proxy model",
-            )
-        )
-    return notes
-
-
-def folder_notes(proxies: Proxies, config: ExperimentConfig, where: str) -> list[str]:
-    """Paths under one tokenizer's folder (`allenai/dolma2-tokenizer/`) while the config
-    names another tokenizer: the trainer would read those token ids with the wrong one."""
-    if config.tokenizer is None or config.tokenizer not in proxies.tokenizers:
-        return []
-    own = set(proxies.tokenizers[config.tokenizer].folders)
-    for _, entry in walk_data(config.sources):
-        for path in entry.paths or ():
-            found = proxies.folder_tokenizer(path)
-            if found is None or found == config.tokenizer:
-                continue
-            folders = proxies.tokenizers[found].folders
-            if own & set(folders) or any(f"/{f}/" in path for f in own):
-                continue
-            return [
-                located(
-                    where,
-                    "tokenizer",
-                    f"is {config.tokenizer}, but {shorten(path, 80)} is under"
-                    f" {'/'.join(folders[:1])}/ ({found} token ids)",
-                    f"set the tokenizer to {found}, or point the paths at {config.tokenizer}'s"
-                    " token files",
-                )
-            ]
-    return []
-
-
-def _dtype_note(
-    proxies: Proxies, dtype: str, tokenizer: str, where: str, data: BaseModel
-) -> list[str]:
-    known = proxies.tokenizers.get(tokenizer)
-    expected = known.dtype if known is not None else None
-    if expected is None or expected == dtype:
-        return []
-    given = "dtype" in data.model_fields_set
-    what = f"is {dtype}" if given else f"is not set (olmix reads {DEFAULT_DTYPE})"
-    return [
-        located(
-            where,
-            "data.dtype",
-            f"{what} but tokenizer {tokenizer} writes {expected}",
-            f"set data.dtype: {expected}",
-        )
-    ]
 
 
 # ---------------------------------------------------------------- writing

@@ -11,6 +11,7 @@ import re
 import reprlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Self
 
 # `scheme://user:password@` and the query string of an http(s) URL may carry secrets.
 # Only http(s) queries go: in `s3://` and local globs `?` is a wildcard.
@@ -99,9 +100,20 @@ class QupsampleError(Exception):
 
 
 class UserError(QupsampleError):
-    """Something the user can fix: the message says where, what, and how."""
+    """Something the user can fix: the message says where, what, and how.
+
+    `field` (dotted) and `line` (1-based) say where in its file, when known: a linter
+    points there.
+    """
 
     exit_code = 2
+    field: str | None = None
+    line: int | None = None
+
+    def at(self, field: str | None = None, line: int | None = None) -> Self:
+        """This error, located at `field` or `line` of its file."""
+        self.field, self.line = field, line
+        return self
 
 
 class SpecError(UserError):

@@ -15,6 +15,7 @@ from typing import Any
 
 from qupsample.errors import Hint, InfeasibleMixError, UserError
 from qupsample.mixblock import format_mix_block, olmix_mix
+from qupsample.rules import Finding, over_detail
 from qupsample.weights import Entry, LeafShare, below_minimum, largest_budget, over_limit
 
 
@@ -67,6 +68,8 @@ class Mix:
     minimum_weight: float | None = None
     dialect: str = "flat"
     mismatches: tuple[str, ...] = ()
+    # The same, as data: one `rules.Finding` each (code, field, what, fix).
+    findings: tuple[Finding, ...] = ()
 
     @property
     def infeasible(self) -> list[LeafRow]:
@@ -110,8 +113,13 @@ class Mix:
             return
         worst = sorted(over, key=lambda leaf: -(leaf.repetition_factor or 0))
         details = "; ".join(
-            f"{leaf.leaf} needs {leaf.requested_tokens:,.0f} of {leaf.tokens:,} tokens"
-            f" ({leaf.repetition_factor:.2f}x, max {leaf.max_repetition_factor:g}x)"
+            over_detail(
+                leaf.leaf,
+                leaf.requested_tokens or 0.0,
+                leaf.tokens or 0,
+                leaf.repetition_factor or 0.0,
+                leaf.max_repetition_factor,
+            )
             for leaf in worst[:3]
         )
         if len(worst) > 3:

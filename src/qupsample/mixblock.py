@@ -134,13 +134,13 @@ def flatten_mix(mix: Any, where: str = "mix") -> dict[str, MixLeaf]:
     if not isinstance(mix, Mapping):
         raise SpecError(
             located(where, "mix", "must be a mapping of names to weights or nested entries")
-        )
+        ).at("mix")
     out: dict[str, MixLeaf] = {}
     for name, leaf in _flatten(mix, (), 1.0, None, where):
         if name in out:
             raise SpecError(
                 located(where, f"mix.{name}", "names one leaf twice", "keep one of the two")
-            )
+            ).at(f"mix.{name}")
         out[name] = leaf
     return out
 
@@ -160,7 +160,7 @@ def _number(value: Any, where: str, field: str, positive: bool) -> float:
     if not ok:
         bound = "> 0" if positive else ">= 0"
         what = f"must be a finite number {bound}, got {short_repr(value)}"
-        raise SpecError(located(where, field, what))
+        raise SpecError(located(where, field, what)).at(field)
     return number
 
 
@@ -175,7 +175,7 @@ def _product(weight: float, own: float, where: str, field: str) -> float:
                 "the product of the weights along the path overflows",
                 "weights are shares within their parent (at most 1)",
             )
-        )
+        ).at(field)
     return share
 
 
@@ -190,7 +190,7 @@ def _flatten(
         if not prefix and key in RESERVED_KEYS:
             raise SpecError(
                 located(where, f"mix.{key}", "the mix itself has no weight", "nest it under a name")
-            )
+            ).at(f"mix.{key}")
         if prefix and key in RESERVED_KEYS:
             continue
         if not isinstance(key, str) or not key or any(not part for part in key.split(":")):
@@ -201,11 +201,12 @@ def _flatten(
                     f"bad name {short_repr(key)}",
                     "use names like source:topic:bucket",
                 )
-            )
+            ).at("mix")
         path = (*prefix, *key.split(":"))
         field = "mix." + ".".join(path)
         if len(path) > _MAX_DEPTH:
-            raise SpecError(located(where, field, f"nested deeper than {_MAX_DEPTH} levels"))
+            what = f"nested deeper than {_MAX_DEPTH} levels"
+            raise SpecError(located(where, field, what)).at(field)
         if not isinstance(value, Mapping):
             share = _product(weight, _number(value, where, field, positive=False), where, field)
             yield ":".join(path), MixLeaf(share, factor)

@@ -255,7 +255,8 @@ def render_target(
     )
     header["eval_file"] = suite.file
     if warnings is not None:
-        warnings += config_findings(read_config(document, target.canonical_path, project))
+        loaded = read_config(document, target.canonical_path, project)
+        warnings += map(str, config_findings(loaded))
     context["document"] = yaml_block(document, fixed=True)
     context["launch"] = document
     text = render_template(project, template, context)

@@ -18,7 +18,6 @@ infeasible.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -46,6 +45,15 @@ from qupsample.errors import (
 from qupsample.mix import LeafRow, Mix, PathRow
 from qupsample.mixblock import MixLeaf, flatten_mix
 from qupsample.models import DTYPE_SIZES, MAX_TOKENS, Budget, Proxies
+from qupsample.rules import (
+    Finding,
+    below_minimum_weight,
+    check_mix,
+    nominal_budget,
+    plan_era_mix,
+    stray_priors,
+    unreadable_data_weights,
+)
 from qupsample.specs import Project, ProjectInput, only_family, open_project
 from qupsample.weights import (
     Entry,
@@ -59,8 +67,6 @@ from qupsample.weights import (
 from qupsample.yamlfiles import validate
 
 PriorsInput = Mapping[str, int] | Path | str
-# How far olmix's leaf weights may sum from 1, and data weights differ from the mix.
-MIX_TOLERANCE = 1e-6
 
 
 # ----------------------------------------------------------------- config
@@ -166,84 +172,6 @@ def _has_data_weights(entries: Sequence[Entry]) -> bool:
     return any(e.weight is not None or _has_data_weights(e.children) for e in entries)
 
 
-def check_mix(
-    where: str,
-    entries: Sequence[Entry],
-    mix: Mapping[str, MixLeaf],
-    implied: Sequence[LeafShare] | None,
-) -> list[str]:
-    """What olmix will silently do with a `mix:` block, one line per kind of problem.
-
-    Args:
-        where: the config, as shown in messages.
-        entries: the config's data tree.
-        mix: the flattened mix block.
-        implied: the leaf shares the data's own weights give (None: the data has no
-            weights), compared with the mix.
-    """
-    leaves = [name for name, _ in walk_leaves(entries)]
-    known = set(leaves)
-    lines = []
-    missing = [name for name in leaves if name not in mix]
-    zero = [name for name in leaves if name in mix and mix[name].weight == 0]
-    if missing:
-        lines.append(
-            located(
-                where,
-                "mix",
-                f"no entry for data leaf {shown_names(missing)}",
-                "olmix drops those leaves silently; add them to the mix",
-            )
-        )
-    if zero:
-        lines.append(
-            located(
-                where,
-                "mix",
-                f"weight 0 for data leaf {shown_names(zero)}",
-                "olmix drops those leaves silently",
-            )
-        )
-    stray = [name for name in mix if name not in known]
-    if stray:
-        lines.append(
-            located(
-                where,
-                "mix",
-                f"{shown_names(stray)} names no data leaf",
-                "olmix ignores it; fix the name or add the data",
-            )
-        )
-    total = math.fsum(mix[name].weight for name in leaves if name in mix)
-    if abs(total - 1.0) > MIX_TOLERANCE:
-        lines.append(
-            located(
-                where,
-                "mix",
-                f"data leaf weights sum to {total:.9g}, not 1",
-                "olmix does not renormalize; make them sum to 1",
-            )
-        )
-    if implied is not None:
-        differ = [
-            share.leaf
-            for share in implied
-            if share.weight is not None
-            and abs(share.weight - (mix[share.leaf].weight if share.leaf in mix else 0.0))
-            > MIX_TOLERANCE
-        ]
-        if differ:
-            lines.append(
-                located(
-                    where,
-                    "data",
-                    f"weights disagree with the mix for {shown_names(differ)}",
-                    "olmix uses the mix; drop the data weights or fix them",
-                )
-            )
-    return lines
-
-
 # ---------------------------------------------------------------- resolve
 
 
@@ -328,7 +256,13 @@ def resolve(
     if flat_mix is None and with_priors and offline:
         _require_counted(loaded.where, shares, leaf_counts)
     leaves, paths = _rows(loaded.where, shares, counts, budget)
-    warnings += _row_warnings(leaves, model.minimum_weight, offline)
+    findings += below_minimum_weight(
+        loaded.where,
+        [(leaf.leaf, leaf.weight) for leaf in leaves],
+        model.minimum_weight,
+        flat_mix is not None,
+    )
+    warnings += _row_warnings(leaves, offline)
     if not weights_only:
         warnings += _unknown_feasibility(leaves)
     return Mix(
@@ -343,11 +277,14 @@ def resolve(
         offline,
         model.minimum_weight,
         loaded.dialect.value,
+        tuple(map(str, findings)),
         tuple(findings),
     )
 
 
-def _budget(given: int | None, loaded: OlmixConfig, proxies: Proxies, findings: list[str]) -> int:
+def _budget(
+    given: int | None, loaded: OlmixConfig, proxies: Proxies, findings: list[Finding]
+) -> int:
     """The training tokens: given, else the config's `max_tokens`, else the trainer's."""
     if given is not None:
         if not 0 < given <= MAX_TOKENS:
@@ -363,15 +300,13 @@ def _budget(given: int | None, loaded: OlmixConfig, proxies: Proxies, findings: 
     if budget.parameters is None:
         model = loaded.experiment
         findings.append(
-            located(
+            nominal_budget(
                 loaded.where,
-                "tokenizer",
-                f"the trainer's size of {model.proxy_model_id} with tokenizer"
-                f" {model.tokenizer or '(none)'} is unknown, so the budget is olmix's nominal"
-                f" {budget.nominal:,} tokens",
-                f"use a trainer tokenizer ({', '.join(proxies.trainer_tokenizers)}) or pass"
-                " the budget",
-            ),
+                model.proxy_model_id,
+                model.tokenizer,
+                budget.nominal,
+                proxies.trainer_tokenizers,
+            )
         )
     return budget.tokens
 
@@ -380,7 +315,7 @@ def _leaf_counts(
     loaded: OlmixConfig,
     entries: Sequence[Entry],
     priors: PriorsInput | None,
-    findings: list[str],
+    findings: list[Finding],
 ) -> tuple[dict[str, int], bool]:
     """Token counts per leaf from the config's `priors:` and `priors`; whether any given.
 
@@ -391,21 +326,9 @@ def _leaf_counts(
     for counts, field in ((loaded.token_counts, "priors"), (given, "--priors")):
         stray = [key for key in counts or () if key not in set(leaves)]
         if stray:
-            findings.append(_stray_priors(loaded.where, field, stray, leaves))
+            findings.append(stray_priors(loaded.where, field, stray, leaves))
     with_priors = loaded.token_counts is not None or given is not None
     return {**(loaded.token_counts or {}), **(given or {})}, with_priors
-
-
-def _stray_priors(where: str, field: str, stray: Sequence[str], leaves: Sequence[str]) -> str:
-    close = difflib.get_close_matches(stray[0], leaves, n=1)
-    fix = f"did you mean {close[0]!r}? " if close else ""
-    return located(
-        where,
-        f"{field}.token_counts" if field == "priors" else field,
-        f"{shown_names(stray)} {'names' if len(stray) == 1 else 'name'} no data leaf, so"
-        " the count is not used",
-        f"{fix}fix the key, or count again with `qupsample priors CONFIG`",
-    )
 
 
 def _globs_to_count(
@@ -434,7 +357,7 @@ def _shares(
     path_tokens: Mapping[str, int] | None,
     leaf_counts: Mapping[str, int],
     weights_only: bool,
-    findings: list[str],
+    findings: list[Finding],
 ) -> list[LeafShare]:
     """Each leaf's share: from the mix block (and its checks), else the data's weights."""
     try:
@@ -460,7 +383,7 @@ def mix_findings(
     entries: Sequence[Entry],
     flat_mix: Mapping[str, MixLeaf],
     leaf_counts: Mapping[str, int] | None = None,
-) -> list[str]:
+) -> list[Finding]:
     """What olmix will silently do with a config's `mix:` block (see `check_mix`)."""
     implied = None
     unreadable = []
@@ -468,30 +391,14 @@ def mix_findings(
         try:
             implied = resolve_shares(entries, None, leaf_counts)
         except WeightError:
-            unreadable.append(
-                located(
-                    loaded.where,
-                    "data",
-                    "weights disagree with the mix: they cannot be read as one (e.g. some"
-                    " siblings have a weight and some do not)",
-                    "olmix uses the mix; drop the data weights",
-                )
-            )
-    findings = [*check_mix(loaded.where, entries, flat_mix, implied), *unreadable]
+            unreadable.append(unreadable_data_weights(loaded.where))
+    findings = [*check_mix(loaded.where, entries, flat_mix, implied, loaded.mix), *unreadable]
     if loaded.dialect is Dialect.FLAT:
-        findings.append(
-            located(
-                loaded.where,
-                "mix",
-                "a plan-era config's mix: block is read here, but plan-era olmix"
-                " ignores it and current olmix refuses the config",
-                "convert it with `qupsample convert`",
-            )
-        )
+        findings.append(plan_era_mix(loaded.where))
     return findings
 
 
-def config_findings(loaded: OlmixConfig) -> list[str]:
+def config_findings(loaded: OlmixConfig) -> list[Finding]:
     """What `resolve --strict` says of a config from its text alone (no counts)."""
     findings = list(loaded.notes)
     if loaded.mix is not None:
@@ -560,14 +467,8 @@ def _rows(
     return leaves, paths
 
 
-def _row_warnings(leaves: Sequence[LeafRow], minimum: float | None, offline: bool) -> list[str]:
+def _row_warnings(leaves: Sequence[LeafRow], offline: bool) -> list[str]:
     warnings = []
-    low = [leaf.leaf for leaf in leaves if leaf.below(minimum)]
-    if low:
-        warnings.append(
-            f"{len(low)} leaf weight(s) below minimum_weight {minimum:g} (olmix drops them):"
-            f" {', '.join(low)}"
-        )
     unknown = [leaf.leaf for leaf in leaves if leaf.weight is None]
     if offline and unknown:
         warnings.append(

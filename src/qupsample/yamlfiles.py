@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from qupsample.errors import SpecError, located, short_repr, shorten
 
@@ -119,15 +120,30 @@ def _check_bounds(root: yaml.Node) -> None:
         )
 
 
-def _load(text: str) -> Any:
+class _LastKeyLoader(_UniqueKeyLoader):
+    """Reads duplicate keys as olmix does (the last one wins); a linter reports them."""
+
+
+_LastKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    lambda loader, node: loader.construct_mapping(node, deep=True),
+)
+
+
+def _load(text: str, loader_class: type[yaml.SafeLoader] = _UniqueKeyLoader) -> Any:
     """Parse one YAML document within the bounds, without expanding aliases first."""
-    loader = _UniqueKeyLoader(text)
+    return _compose(text, loader_class)[1]
+
+
+def _compose(text: str, loader_class: type[yaml.SafeLoader]) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree (with marks) and its data, within the bounds."""
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
         if node is None:
-            return None
+            return None, None
         _check_bounds(node)
-        return loader.construct_document(node)
+        return node, loader.construct_document(node)
     finally:
         loader.dispose()
 
@@ -186,11 +202,26 @@ def parse_yaml(text: str, where: str) -> Any:
     (`max_file_bytes()`), alias expansion (`MAX_ALIAS_NODES`) and nesting (`MAX_DEPTH`).
     Errors are one line naming `where:line`.
     """
+    return _parse(text, where, _UniqueKeyLoader)[1]
+
+
+def parse_yaml_nodes(text: str, where: str) -> tuple[yaml.Node | None, Any]:
+    """Like `parse_yaml`, with the node tree (line and column marks) beside the data.
+
+    Duplicate keys are read as olmix reads them (the last one wins), so a linter can
+    report them from the nodes and check the rest.
+    """
+    return _parse(text, where, _LastKeyLoader)
+
+
+def _parse(
+    text: str, where: str, loader_class: type[yaml.SafeLoader]
+) -> tuple[yaml.Node | None, Any]:
     limit = max_file_bytes()
     if len(text) > limit:
         raise _too_large(where, "the limit", limit)
     try:
-        return _load(text)
+        return _compose(text, loader_class)
     except _BoundError as exc:
         raise SpecError(located(where, None, str(exc), "write the values out")) from None
     except yaml.MarkedYAMLError as error:
@@ -198,7 +229,8 @@ def parse_yaml(text: str, where: str) -> Any:
         mark = syntax.problem_mark or syntax.context_mark
         line = f":{mark.line + 1}" if mark else ""
         problem = shorten(syntax.problem or syntax.context or "invalid YAML", 200)
-        raise SpecError(located(f"{where}{line}", None, problem, "fix the YAML syntax")) from None
+        failure = SpecError(located(f"{where}{line}", None, problem, "fix the YAML syntax"))
+        raise failure.at(line=mark.line + 1 if mark else None) from None
     except yaml.YAMLError as exc:
         raise SpecError(
             located(where, None, shorten(str(exc), 200), "fix the YAML syntax")
@@ -259,6 +291,36 @@ def _misindented(where: str, errors: list[Any], data: Any) -> str | None:
     return None
 
 
+def validation_errors(exc: ValidationError) -> list[ErrorDetails]:
+    """A pydantic error's parts, unknown fields first: a misspelt key also makes its
+    real name "missing", and the misspelling is what the user has to fix."""
+    return sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
+
+
+def describe_error(
+    error: ErrorDetails, model: type[BaseModel]
+) -> tuple[str | None, str, str | None]:
+    """One part of a pydantic error as (dotted field, what, fix)."""
+    # Input values (and keys, which are input too) are shown short, never in full.
+    field = ".".join(shorten(str(part)) for part in error["loc"]) or None
+    kind = error["type"]
+    fix: str | None
+    if kind == "extra_forbidden":
+        unknown = str(error["loc"][-1])
+        close = difflib.get_close_matches(unknown, sorted(_field_names(model)), n=1)
+        what = "unknown field"
+        fix = f"did you mean {close[0]!r}?" if close else "remove it"
+    elif kind == "missing":
+        what, fix = "required field is missing", "add it"
+    else:
+        message = str(error["msg"]).removeprefix("Value error, ")
+        what, _, fix_part = message.partition(" — ")
+        what, fix = shorten(what, 200), shorten(fix_part, 200) or None
+        if "input" in error and kind not in {"value_error", "assertion_error"}:
+            what = f"{what}, got {short_repr(error['input'])}"
+    return field, what, fix
+
+
 def validation_message(
     where: str, exc: ValidationError, model: type[BaseModel], data: Any = None
 ) -> str:
@@ -267,30 +329,11 @@ def validation_message(
     With the `data` validated, keys that should have been indented under an empty
     one are said to be so.
     """
-    # An unknown field first: a misspelt key also makes its real name "missing", and the
-    # misspelling is what the user has to fix.
-    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
-    misindented = _misindented(where, errors, data)
+    errors = validation_errors(exc)
+    misindented = _misindented(where, list(errors), data)
     if misindented is not None:
         return misindented
-    first = errors[0]
-    # Input values (and keys, which are input too) are shown short, never in full.
-    field = ".".join(shorten(str(part)) for part in first["loc"]) or None
-    kind = first["type"]
-    fix: str | None
-    if kind == "extra_forbidden":
-        unknown = str(first["loc"][-1])
-        close = difflib.get_close_matches(unknown, sorted(_field_names(model)), n=1)
-        what = "unknown field"
-        fix = f"did you mean {close[0]!r}?" if close else "remove it"
-    elif kind == "missing":
-        what, fix = "required field is missing", "add it"
-    else:
-        message = str(first["msg"]).removeprefix("Value error, ")
-        what, _, fix_part = message.partition(" — ")
-        what, fix = shorten(what, 200), shorten(fix_part, 200) or None
-        if "input" in first and kind not in {"value_error", "assertion_error"}:
-            what = f"{what}, got {short_repr(first['input'])}"
+    field, what, fix = describe_error(errors[0], model)
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return located(where, field, what + more, fix)
 
