@@ -18,6 +18,7 @@ from typer.core import TyperArgument, TyperGroup
 from typer.exceptions import TyperException
 
 from qupsample.errors import QupsampleError, UserError
+from qupsample.forms import Dialect
 
 if TYPE_CHECKING:
     from qupsample.diff import MixDiff
@@ -836,14 +837,6 @@ def priors(
         typer.echo(f"wrote {output} ({len(counts)} leaves)", err=True)
 
 
-class ConvertTarget(StrEnum):
-    """Forms `convert` writes."""
-
-    launch = "launch"
-    generation = "generation"
-    flat = "flat"
-
-
 @command("Convert configs to current olmix's launch form (or --to another).")
 def convert(
     configs: ConfigsArgument,
@@ -867,13 +860,13 @@ def convert(
         ),
     ] = None,
     to: Annotated[
-        ConvertTarget,
+        Dialect,
         typer.Option(
             "--to",
             metavar="FORM",
             help="launch (current olmix, with mix:), generation (data, priors, swarm) or flat.",
         ),
-    ] = ConvertTarget.launch,
+    ] = Dialect.LAUNCH,
     keep_zero: KeepZeroOption = False,
     family: FamilyOption = None,
     priors: PriorsOption = None,

@@ -11,7 +11,6 @@ import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +41,6 @@ from qupsample.weights import walk_leaves
 from qupsample.yamltext import comment_text, yaml_block
 
 
-class Target(StrEnum):
-    """The form `convert` writes."""
-
-    launch = "launch"
-    generation = "generation"
-    flat = "flat"
-
-
 @dataclass(frozen=True)
 class Converted:
     """One converted config: its name, input form and YAML text.
@@ -72,9 +63,9 @@ _OLDER_LAUNCH_FORM = "older olmix launch config (`infra`, `training`, weights in
 # Top-level parts each written form has no place for (name, settings, data and weights
 # are carried by every form).
 _NO_PLACE = {
-    Target.launch: frozenset({"priors", "swarm", "max_tokens"}),
-    Target.generation: frozenset({"description", "infra", "eval", "mix", "group_id"}),
-    Target.flat: frozenset({"priors", "swarm", "max_tokens", "eval", "group_id"}),
+    Dialect.LAUNCH: frozenset({"priors", "swarm", "max_tokens"}),
+    Dialect.GENERATION: frozenset({"description", "infra", "eval", "mix", "group_id"}),
+    Dialect.FLAT: frozenset({"priors", "swarm", "max_tokens", "eval", "group_id"}),
 }
 _MODELLED = {
     Dialect.FLAT: frozenset({*ExperimentConfig.model_fields, "priors"}),
@@ -90,7 +81,7 @@ def input_form(loaded: OlmixConfig) -> tuple[str, str]:
     return loaded.dialect.value, FORMS[loaded.dialect]
 
 
-def not_carried(loaded: OlmixConfig, target: Target) -> tuple[str, ...]:
+def not_carried(loaded: OlmixConfig, target: Dialect) -> tuple[str, ...]:
     """The input's top-level keys the `target` form leaves out: those it has no place
     for, and those no form models (olmix ignores them)."""
     modelled = _MODELLED[loaded.dialect]
@@ -100,7 +91,7 @@ def not_carried(loaded: OlmixConfig, target: Target) -> tuple[str, ...]:
 def convert(
     config: ConfigInput,
     *,
-    to: Target | str = Target.launch,
+    to: Dialect | str = Dialect.LAUNCH,
     keep_zero: bool = False,
     offline: bool = False,
     storage_options: Mapping[str, Any] | None = None,
@@ -132,11 +123,11 @@ def convert(
         UserError: the input is invalid, counts are needed but unavailable, or the
             input lacks a field the target form requires.
     """
-    target = Target(to)
+    target = Dialect(to)
     project = open_project(root)
     loaded = load_config(config, root=project, keep_zero=keep_zero)
     experiment = loaded.experiment
-    if target is Target.generation:
+    if target is Dialect.GENERATION:
         from qupsample.priors import compute_priors
 
         counts = {**(loaded.token_counts or {}), **(priors_counts(priors) or {})}
@@ -170,7 +161,7 @@ def convert(
     else:
         counting = Counting(storage_options, offline, priors, cache, refresh, cache_dir)
         mix = mix_tree(loaded, project, keep_zero=keep_zero, counting=counting)
-        if target is Target.flat:
+        if target is Dialect.FLAT:
             body = yaml_block(flat_document(experiment, mix), fixed=True)
             note = "a plan-era flat experiment config (olmix launch run --config FILE)"
         else:
@@ -193,7 +184,7 @@ def convert(
             note = "current olmix's launch config"
     form, form_words = input_form(loaded)
     words = f"Converted by qupsample from {loaded.where} ({form_words}) to {note}."
-    if target is not Target.generation:
+    if target is not Dialect.GENERATION:
         words += (
             " Each weight is the entry's share within its parent, as `qupsample resolve`"
             f" reads the input, {rounding_note().split(', ', 1)[1]}."
@@ -204,7 +195,7 @@ def convert(
         "#",
         *(f"# {line}" for line in textwrap.wrap(comment_text(words), 78, break_long_words=False)),
     ]
-    if target is Target.launch:
+    if target is Dialect.LAUNCH:
         header += ["#", f"# Usage: olmix launch run --variants {comment_text(usage_path)}"]
     text = "\n".join(header) + "\n\n" + body
     dropped = not_carried(loaded, target)
@@ -216,7 +207,7 @@ def convert_files(
     *,
     output: Path | str | None = None,
     out: Path | str | None = None,
-    to: Target | str = Target.launch,
+    to: Dialect | str = Dialect.LAUNCH,
     keep_zero: bool = False,
     offline: bool = False,
     storage_options: Mapping[str, Any] | None = None,
@@ -324,4 +315,4 @@ def convert_files(
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
-__all__ = ["Converted", "Target", "convert", "convert_files"]
+__all__ = ["Converted", "convert", "convert_files"]

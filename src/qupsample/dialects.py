@@ -21,7 +21,6 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,6 +37,7 @@ from qupsample.configs import (
     TopicConfig,
 )
 from qupsample.errors import SpecError, located, short_repr
+from qupsample.forms import Dialect
 from qupsample.models import Proxies
 from qupsample.rules import (
     Finding,
@@ -55,14 +55,6 @@ from qupsample.specs import Project, ProjectInput, open_project
 from qupsample.yamlfiles import parse_yaml, read_text, validate, validation_message
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class Dialect(StrEnum):
-    """The olmix config forms qupsample reads and writes."""
-
-    FLAT = "flat"
-    LAUNCH = "launch"
-    GENERATION = "generation"
 
 
 FORMS = {

@@ -92,7 +92,14 @@ def compute_priors(
 
 
 def format_priors(token_counts: Mapping[str, int]) -> str:
-    """The `priors:` block exactly as `olmix priors compute` prints it (keys sorted)."""
+    """The `priors:` block exactly as `olmix priors compute` prints it (keys sorted).
+
+    The one place that writes YAML with PyYAML rather than `yamltext`: olmix prints
+    this block with `yaml.dump(..., default_flow_style=False, sort_keys=True)`, and
+    files meant to be compared with (or swapped for) olmix's own must match it byte for
+    byte, float repr and quoting included. Every other file qupsample writes goes
+    through `yamltext`, whose scalars cannot break out and whose floats are fixed.
+    """
     text: str = yaml.dump(
         {"priors": priors_block(token_counts)}, default_flow_style=False, sort_keys=True
     )
