@@ -8,8 +8,8 @@ qupsample does not model.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Iterator, Sequence
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
@@ -103,17 +103,46 @@ class SourceConfig(Spec):
 DataNode = SourceConfig | TopicConfig | QualityConfig
 
 
+def children_of(node: DataNode) -> tuple[str, Sequence[DataNode]] | None:
+    """A node's children and their field (`topics` or `quality`); None for paths."""
+    if isinstance(node, SourceConfig) and node.topics is not None:
+        return "topics", node.topics
+    if isinstance(node, SourceConfig | TopicConfig) and node.quality is not None:
+        return "quality", node.quality
+    return None
+
+
 def walk_data(sources: Sequence[SourceConfig]) -> Iterator[tuple[str, DataNode]]:
     """Every node of a data tree (source, topic, quality bucket) with its dotted name,
-    parents first: the one walk of the source -> topic -> quality tree."""
-    for source in sources:
-        yield source.name, source
-        for topic in source.topics or ():
-            yield f"{source.name}.{topic.name}", topic
-            for bucket in topic.quality or ():
-                yield f"{source.name}.{topic.name}.{bucket.name}", bucket
-        for bucket in source.quality or ():
-            yield f"{source.name}.{bucket.name}", bucket
+    parents first."""
+    stack: list[tuple[str, DataNode]] = [(s.name, s) for s in reversed(sources)]
+    while stack:
+        name, node = stack.pop()
+        yield name, node
+        kids = children_of(node)
+        stack += [(f"{name}.{k.name}", k) for k in reversed(kids[1])] if kids else []
+
+
+T = TypeVar("T")
+# build(path of names, node, children's field or None for paths, children's results)
+Builder = Callable[[tuple[str, ...], DataNode, str | None, list[T]], T | None]
+
+
+def fold_data(sources: Sequence[SourceConfig], build: Builder[T]) -> list[T]:
+    """One value per node of the source -> topic -> quality tree, children first: the
+    one walk that reads (`resolve`), writes (`dialects`) and checks (`rules`) configs
+    share. A node whose `build` returns None is left out of its parent's children."""
+
+    def visit(path: tuple[str, ...], node: DataNode) -> T | None:
+        kids = children_of(node)
+        results = [
+            result
+            for child in (kids[1] if kids else ())
+            if (result := visit((*path, child.name), child)) is not None
+        ]
+        return build(path, node, kids[0] if kids else None, results)
+
+    return [result for s in sources if (result := visit((s.name,), s)) is not None]
 
 
 class ExperimentConfig(BaseModel):

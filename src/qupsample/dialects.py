@@ -27,14 +27,14 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from qupsample.configs import (
+    DataNode,
     EvalConfig,
     ExperimentConfig,
     GenerationConfig,
     LaunchConfig,
     Priors,
-    QualityConfig,
     SourceConfig,
-    TopicConfig,
+    fold_data,
 )
 from qupsample.errors import SpecError, located, short_repr
 from qupsample.forms import Dialect
@@ -329,48 +329,27 @@ def data_sources(
     out here too, so every data leaf has a mix entry.
     """
 
-    def keep(name: str, within: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-        if within is None:
-            return {}
-        child = within.get(name)
-        return child if isinstance(child, Mapping) else None
+    def body(
+        path: tuple[str, ...], node: DataNode, field: str | None, kids: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        if mix is not None and _mix_node(mix, path) is None:
+            return None
+        return {"name": node.name, **_contents(node, field, kids)}
 
-    def buckets(quality: Sequence[QualityConfig], within: Mapping[str, Any] | None) -> list[Any]:
-        return [
-            {"name": q.name, "paths": list(q.paths)}
-            for q in quality
-            if keep(q.name, within) is not None
-        ]
+    return fold_data(sources, body)
 
-    def topics(entries: Sequence[TopicConfig], within: Mapping[str, Any] | None) -> list[Any]:
-        out = []
-        for topic in entries:
-            node = keep(topic.name, within)
-            if node is None:
-                continue
-            body: dict[str, Any] = {"name": topic.name}
-            if topic.quality is not None:
-                body["quality"] = buckets(topic.quality, node if mix is not None else None)
-            else:
-                body["paths"] = list(topic.paths or ())
-            out.append(body)
-        return out
 
-    written = []
-    for source in sources:
-        node = keep(source.name, mix)
-        if node is None:
-            continue
-        within = node if mix is not None else None
-        body: dict[str, Any] = {"name": source.name}
-        if source.topics is not None:
-            body["topics"] = topics(source.topics, within)
-        elif source.quality is not None:
-            body["quality"] = buckets(source.quality, within)
-        else:
-            body["paths"] = list(source.paths or ())
-        written.append(body)
-    return written
+def _mix_node(mix: Mapping[str, Any], path: tuple[str, ...]) -> Mapping[str, Any] | None:
+    """The nested mix's node for a data node's path of names (None: not in the mix)."""
+    node: Any = mix
+    for name in path:
+        node = node.get(name) if isinstance(node, Mapping) else None
+    return node if isinstance(node, Mapping) else None
+
+
+def _contents(node: DataNode, field: str | None, kids: list[dict[str, Any]]) -> dict[str, Any]:
+    """A data entry's children under their field, or its paths."""
+    return {field: kids} if field else {"paths": list(node.paths or ())}
 
 
 def dtype_of(config: ExperimentConfig, proxies: Proxies) -> str:
@@ -451,41 +430,18 @@ def generation_document(
 def flat_document(config: ExperimentConfig, mix: Mapping[str, Any]) -> dict[str, Any]:
     """A plan-era flat experiment config: each level's weight is its share in `mix`."""
 
-    def level(node: Mapping[str, Any]) -> dict[str, Any]:
-        body: dict[str, Any] = {"weight": node["weight"]}
-        if "repetition_factor" in node and node["repetition_factor"] != 1.0:
-            body["max_repetition_factor"] = node["repetition_factor"]
-        return body
+    def body(
+        path: tuple[str, ...], node: DataNode, field: str | None, kids: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        level = _mix_node(mix, path)
+        if level is None:
+            return None
+        weights: dict[str, Any] = {"weight": level["weight"]}
+        if "repetition_factor" in level and level["repetition_factor"] != 1.0:
+            weights["max_repetition_factor"] = level["repetition_factor"]
+        return {"name": node.name, **weights, **_contents(node, field, kids)}
 
-    def buckets(quality: Sequence[QualityConfig], within: Mapping[str, Any]) -> list[Any]:
-        return [
-            {"name": q.name, **level(within[q.name]), "paths": list(q.paths)}
-            for q in quality
-            if q.name in within
-        ]
-
-    sources = []
-    for source in config.sources:
-        if source.name not in mix:
-            continue
-        node = mix[source.name]
-        body: dict[str, Any] = {"name": source.name, **level(node)}
-        if source.topics is not None:
-            body["topics"] = [
-                {"name": t.name, **level(node[t.name])}
-                | (
-                    {"quality": buckets(t.quality, node[t.name])}
-                    if t.quality is not None
-                    else {"paths": list(t.paths or ())}
-                )
-                for t in source.topics
-                if t.name in node
-            ]
-        elif source.quality is not None:
-            body["quality"] = buckets(source.quality, node)
-        else:
-            body["paths"] = list(source.paths or ())
-        sources.append(body)
+    sources = fold_data(config.sources, body)
     settings = config.model_dump(
         exclude={"name", "description", "sources", "mix"}, exclude_none=True
     )

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from qupsample.cache import CachedCount
-from qupsample.configs import ExperimentConfig, Priors, QualityConfig
+from qupsample.configs import DataNode, ExperimentConfig, Priors, fold_data
 from qupsample.counts import Counting, count_globs
 from qupsample.dialects import (
     ConfigInput,
@@ -72,43 +72,16 @@ PriorsInput = Mapping[str, int] | Path | str
 # ----------------------------------------------------------------- config
 
 
-def _quality_entries(buckets: Sequence[QualityConfig]) -> tuple[Entry, ...]:
-    return tuple(
-        Entry(b.name, b.weight, b.max_repetition_factor, paths=tuple(b.paths)) for b in buckets
-    )
-
-
 def config_entries(config: ExperimentConfig | OlmixConfig) -> tuple[Entry, ...]:
     """The config's sources as a weight tree (`qupsample.weights.Entry`)."""
     if isinstance(config, OlmixConfig):
         config = config.experiment
-    entries = []
-    for source in config.sources:
-        if source.topics is not None:
-            children = tuple(
-                Entry(
-                    topic.name,
-                    topic.weight,
-                    topic.max_repetition_factor,
-                    children=_quality_entries(topic.quality) if topic.quality else (),
-                    paths=tuple(topic.paths or ()),
-                )
-                for topic in source.topics
-            )
-        elif source.quality is not None:
-            children = _quality_entries(source.quality)
-        else:
-            children = ()
-        entries.append(
-            Entry(
-                source.name,
-                source.weight,
-                source.max_repetition_factor,
-                children,
-                paths=tuple(source.paths or ()) if not children else (),
-            )
-        )
-    return tuple(entries)
+
+    def entry(path: tuple[str, ...], node: DataNode, field: str | None, kids: list[Entry]) -> Entry:
+        paths = () if kids else tuple(node.paths or ())
+        return Entry(node.name, node.weight, node.max_repetition_factor, tuple(kids), paths)
+
+    return tuple(fold_data(config.sources, entry))
 
 
 def token_size(config: ExperimentConfig, proxies: Proxies) -> int:
