@@ -561,9 +561,9 @@ def test_orphan_cleanup_removes_only_generated_names_and_never_follows_links(
             {"schemes/families/quality_upsampling.yaml": "output: ../up"},
             "output: must name a sub-folder of the output folder",
         ),
-        ({"schemes/profiles/...yaml": "PROFILE"}, "the name '..' cannot name a folder"),
-        ({"schemes/profiles/..yaml": "PROFILE"}, "the name '.' cannot name a folder"),
-        ({"schemes/weighting/.hidden.yaml": "SCHEME"}, "the name '.hidden' cannot name a folder"),
+        ({"schemes/profiles/...yaml": "PROFILE"}, "the name '..' is not a clean identifier"),
+        ({"schemes/profiles/..yaml": "PROFILE"}, "the name '.' is not a clean identifier"),
+        ({"schemes/weighting/.hidden.yaml": "SCHEME"}, "the name '.hidden' is not a clean identifier"),
         (
             {"schemes/weighting/Steep v2.yaml": "SCHEME"},
             "schemes/weighting/Steep v2.yaml: the name 'Steep v2' is not a clean identifier, and"

@@ -7,7 +7,6 @@ honoured, weightless groups split by token counts), so a hand migration's mistak
 
 from __future__ import annotations
 
-import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from qupsample.dialects import (
 from qupsample.errors import Hint, UserError, located
 from qupsample.files import write_atomic
 from qupsample.mixblock import rounding_note
+from qupsample.models import safe_name
 from qupsample.resolve import (
     PriorsInput,
     config_entries,
@@ -252,7 +252,7 @@ def convert_files(
         destination = Path(output) if output is not None else None
         if out is not None:
             name = load_config(config, root=project).name
-            if not _SAFE_NAME.match(name):
+            if not safe_name(name):
                 raise UserError(
                     located(
                         str(config),
@@ -312,7 +312,5 @@ def convert_files(
             write_atomic(destination, converted.text)
     return results
 
-
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 __all__ = ["Converted", "convert", "convert_files"]

@@ -17,7 +17,6 @@ olmix has spoken three dialects:
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -36,7 +35,7 @@ from qupsample.configs import (
     SourceConfig,
     fold_data,
 )
-from qupsample.errors import SpecError, located, short_repr
+from qupsample.errors import SpecError, located, short_repr, shown_names
 from qupsample.forms import Dialect
 from qupsample.models import Proxies
 from qupsample.rules import (
@@ -52,6 +51,7 @@ from qupsample.rules import (
     trainer_findings,
 )
 from qupsample.specs import Project, ProjectInput, open_project
+from qupsample.weights import number_problem
 from qupsample.yamlfiles import parse_yaml, read_text, validate, validation_message
 
 M = TypeVar("M", bound=BaseModel)
@@ -181,9 +181,7 @@ def detect_dialect(data: Any, where: str) -> Dialect:
         return Dialect.LAUNCH
     if "data" in keys:
         return Dialect.GENERATION
-    names = sorted(map(key_name, keys))
-    more = f" (and {len(names) - 8} more)" if len(names) > 8 else ""
-    found = (", ".join(names[:8]) or "none") + more
+    found = shown_names(sorted(map(key_name, keys)), 8) or "none"
     known = "; ".join(FORMS.values())
     raise SpecError(
         located(where, None, f"not an olmix config: top-level keys {found}", f"known: {known}")
@@ -252,14 +250,8 @@ def _read_config(data: Any, where: str, project: Project) -> OlmixConfig:
     swarm = generation.swarm or {}
     minimum = swarm.get("minimum_weight")
     seed = swarm.get("seed")
-    if minimum is not None and not (_is_number(minimum) and 0 <= minimum < math.inf):
-        raise SpecError(
-            located(
-                where,
-                "swarm.minimum_weight",
-                f"must be a finite number >= 0, got {short_repr(minimum)}",
-            )
-        ).at("swarm.minimum_weight")
+    if minimum is not None and (problem := number_problem(minimum)):
+        raise SpecError(located(where, "swarm.minimum_weight", problem)).at("swarm.minimum_weight")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         what = f"must be an integer, got {short_repr(seed)}"
         raise SpecError(located(where, "swarm.seed", what)).at("swarm.seed")
@@ -311,10 +303,6 @@ def read_priors(path: Path | str) -> dict[str, int]:
             )
         )
     return dict(validate(block, Priors, where, field).token_counts)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 # ---------------------------------------------------------------- writing

@@ -45,8 +45,12 @@ def short_repr(value: object, limit: int = SHORT_LIMIT) -> str:
 
 def shown_names(names: Sequence[str], limit: int = 4) -> str:
     """`a, b, c, d (and 3 more)`: a list of names cut to `limit`, the one place lists are cut."""
-    more = f" (and {len(names) - limit} more)" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
+    return ", ".join(names[:limit]) + more(len(names) - limit)
+
+
+def more(hidden: int, noun: str = "") -> str:
+    """` (and 3 more)` for what a message leaves out (nothing when `hidden` <= 0)."""
+    return f" (and {hidden} more{' ' + noun if noun else ''})" if hidden > 0 else ""
 
 
 def shorten(text: str, limit: int = SHORT_LIMIT) -> str:

@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from qupsample.errors import Hint, InfeasibleMixError, UserError
+from qupsample.errors import Hint, InfeasibleMixError, UserError, more
 from qupsample.mixblock import format_mix_block, olmix_mix
 from qupsample.rules import Finding, over_detail
 from qupsample.weights import Entry, LeafShare, below_minimum, largest_budget, over_limit
@@ -122,8 +122,7 @@ class Mix:
             )
             for leaf in worst[:3]
         )
-        if len(worst) > 3:
-            details += f" (and {len(worst) - 3} more leaves)"
+        details += more(len(worst) - 3, "leaves")
         raise InfeasibleMixError(
             f"{self.name}: mix not feasible: {details} — lower those weights, raise"
             " max_repetition_factor, or train on fewer tokens",

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from qupsample.errors import short_repr, shorten
-from qupsample.weights import mixed_weights_message, unweighted_siblings
+from qupsample.weights import mixed_weights_message, number_problem, unweighted_siblings
 
 # Bytes per token of each dtype olmix writes token arrays in.
 DTYPE_SIZES: dict[str, int] = {"uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8}
@@ -33,14 +33,14 @@ DEFAULT_DTYPE = "uint32"
 
 
 def _finite_non_negative(value: float) -> float:
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"must be a finite number >= 0, got {value}")
+    if problem := number_problem(value):
+        raise ValueError(problem)
     return value
 
 
 def _finite_positive(value: float) -> float:
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"must be a finite number > 0, got {value}")
+    if problem := number_problem(value, positive=True):
+        raise ValueError(problem)
     return value
 
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qupsample.errors import UserError, located
+from qupsample.errors import UserError, located, shown_names
 from qupsample.files import write_atomic
 
 if TYPE_CHECKING:
@@ -167,9 +167,7 @@ def plot_mixes(
     for mix in mixes:
         unknown = mix.needs_counts
         if unknown:
-            shown = ", ".join(unknown[:5])
-            if len(unknown) > 5:
-                shown += f" (and {len(unknown) - 5} more)"
+            shown = shown_names(unknown, 5)
             raise UserError(
                 located(
                     mix.name,

@@ -28,7 +28,6 @@ from qupsample.models import (
     clean_name,
     cleaned_name,
     placeholders,
-    safe_name,
 )
 from qupsample.yamlfiles import parse_yaml, read_text, validate
 
@@ -211,16 +210,7 @@ def find_root(root: Path | str | None = None, start: Path | None = None) -> Path
 
 def load_spec(path: Path, model: type[M], where: str) -> Loaded[M]:
     """Read and validate one spec file (`where`: as messages show it); its name (the
-    file's stem) must be a safe path part."""
-    if not safe_name(path.stem):
-        raise SpecError(
-            located(
-                where,
-                None,
-                f"the name {path.stem!r} cannot name a folder or file of generated configs",
-                "rename the file: no leading dot, '.', '..', backslash or NUL",
-            )
-        )
+    file's stem) must be a clean identifier (it names generated folders and files)."""
     _check_clean_name(path, where)
     text = read_text(path, where, "create it")
     return Loaded(path.stem, where, validate(parse_yaml(text, where), model, where))

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from qupsample.errors import WeightError, located, shown_names
+from qupsample.errors import WeightError, located, short_repr, shown_names
 
 __all__ = [
     "Entry",
@@ -306,17 +306,11 @@ def _check_group(group: Sequence[Entry], prefix: tuple[str, ...]) -> None:
         if bool(entry.children) == bool(entry.paths):
             what = "has both children and paths" if entry.paths else "has no children or paths"
             raise WeightError(located(name, None, what, "give it exactly one of the two"))
-        if entry.weight is not None and not _is_weight(entry.weight):
-            raise WeightError(
-                located(name, "weight", f"must be a finite number >= 0, got {entry.weight!r}")
-            )
+        if entry.weight is not None and (problem := number_problem(entry.weight)):
+            raise WeightError(located(name, "weight", problem))
         factor = entry.max_repetition_factor
-        if factor is not None and not (math.isfinite(factor) and factor > 0):
-            raise WeightError(
-                located(
-                    name, "max_repetition_factor", f"must be a finite number > 0, got {factor!r}"
-                )
-            )
+        if factor is not None and (problem := number_problem(factor, positive=True)):
+            raise WeightError(located(name, "max_repetition_factor", problem))
         if entry.children:
             _check_group(entry.children, (*prefix, entry.name))
 
@@ -327,8 +321,17 @@ def _check_decimals(decimals: int) -> None:
         raise WeightError(f"decimals must be between 0 and {_MAX_DECIMALS}, got {decimals!r}")
 
 
-def _is_weight(value: float) -> bool:
-    return math.isfinite(value) and value >= 0
+def number_problem(value: object, *, positive: bool = False) -> str | None:
+    """Why `value` is not a finite number >= 0 (> 0 with `positive`), or None: the one
+    statement of the rule for weights, repetition factors and the like."""
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if (
+        number is not None
+        and math.isfinite(number)
+        and (number > 0 or (number == 0 and not positive))
+    ):
+        return None
+    return f"must be a finite number {'>' if positive else '>='} 0, got {short_repr(value)}"
 
 
 def _where(prefix: tuple[str, ...]) -> str:
@@ -423,12 +426,8 @@ def _split(
             raise WeightError(located(where, None, mixed_weights_message(kind, weights)))
         values: list[Fraction] = []
         for weight in weights:
-            if weight is not None and not _is_weight(weight):
-                raise WeightError(
-                    located(
-                        where, f"{kind} weight", f"must be a finite number >= 0, got {weight!r}"
-                    )
-                )
+            if weight is not None and (problem := number_problem(weight)):
+                raise WeightError(located(where, f"{kind} weight", problem))
             values.append(Fraction(0) if weight is None else _exact(weight))
         total = sum(values, Fraction(0))
         if total == 0:

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from qupsample.errors import SpecError, located, short_repr, shorten
+from qupsample.errors import SpecError, located, more, short_repr, shorten, shown_names
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -279,13 +279,12 @@ def _misindented(where: str, errors: list[Any], data: Any) -> str | None:
         if empty is None or parent[empty] is not None:
             continue
         beside = [k for k in keys[keys.index(empty) + 1 :] if k in strays]
-        names = ", ".join(shorten(str(k)) for k in beside[:3])
-        more = f" (and {len(beside) - 3} more)" if len(beside) > 3 else ""
+        names = shown_names([shorten(str(k)) for k in beside], 3)
         field = ".".join(shorten(str(part)) for part in (*loc[:-1], empty))
         return located(
             where,
             field,
-            f"is empty, and {names}{more} below it {'is' if len(beside) == 1 else 'are'} unknown",
+            f"is empty, and {names} below it {'is' if len(beside) == 1 else 'are'} unknown",
             f"indent {'it' if len(beside) == 1 else 'them'} under `{shorten(str(empty))}:`",
         )
     return None
@@ -334,8 +333,7 @@ def validation_message(
     if misindented is not None:
         return misindented
     field, what, fix = describe_error(errors[0], model)
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return located(where, field, what + more, fix)
+    return located(where, field, what + more(len(errors) - 1), fix)
 
 
 def validate(data: Any, model: type[M], where: str, field: str | None = None) -> M:
