@@ -264,8 +264,8 @@ def test_help_lists_commands_and_exit_codes() -> None:
     assert "..." not in commands
     text = " ".join(stdout.split())
     assert (
-        "Exit codes: 0 ok; 1 differences or findings (generate --check, diff, resolve --strict,"
-        " lint);" in text
+        "Exit codes: 0 ok; 1 differences or findings (generate --check, diff, lint, resolve"
+        " --strict, render --strict);" in text
     )
     assert "3 mix not feasible" in text
     assert "70 internal error" in text

@@ -563,7 +563,10 @@ def test_orphan_cleanup_removes_only_generated_names_and_never_follows_links(
         ),
         ({"schemes/profiles/...yaml": "PROFILE"}, "the name '..' is not a clean identifier"),
         ({"schemes/profiles/..yaml": "PROFILE"}, "the name '.' is not a clean identifier"),
-        ({"schemes/weighting/.hidden.yaml": "SCHEME"}, "the name '.hidden' is not a clean identifier"),
+        (
+            {"schemes/weighting/.hidden.yaml": "SCHEME"},
+            "the name '.hidden' is not a clean identifier",
+        ),
         (
             {"schemes/weighting/Steep v2.yaml": "SCHEME"},
             "schemes/weighting/Steep v2.yaml: the name 'Steep v2' is not a clean identifier, and"

@@ -85,7 +85,7 @@ HEAVY = ["s3fs", "botocore", "aiobotocore", "fsspec", "boto3", "matplotlib"]
 LIBRARY_HEAVY = [*HEAVY, "rich"]
 # Runs commands in the probe's own process, so their imports stay in its sys.modules.
 CLI_RUNS = f"""\
-from qupsample.cli import main
+from qupsample.entry import main
 for args in (
     ["--help"],
     ["list", "--root", {str(REPO)!r}],

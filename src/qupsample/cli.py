@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,7 +15,50 @@ import typer
 from typer.core import TyperArgument, TyperGroup
 from typer.exceptions import TyperException
 
-from qupsample.errors import QupsampleError, UserError
+from qupsample.clioptions import (
+    NO_STORAGE,
+    ConfigArgument,
+    ConfigsArgument,
+    ConvertOutOption,
+    ConvertOutputOption,
+    ConvertToOption,
+    DemoFolderArgument,
+    DiffFormat,
+    DiffFormatOption,
+    DiffTokensOption,
+    FamilyOption,
+    Format,
+    GenerateCheckOption,
+    GenerateFamilyOption,
+    GenerateOutOption,
+    GenerateSweepOption,
+    InitFolderArgument,
+    KeepZeroOption,
+    LintFormat,
+    LintFormatOption,
+    LintIgnoreOption,
+    LintPathsArgument,
+    LintPriorsOption,
+    LintSelectOption,
+    PlotOutputOption,
+    PlotTitleOption,
+    PriorsOutputOption,
+    RenderFamilyOption,
+    RenderOutputOption,
+    ResolveAllowRepetitionOption,
+    ResolveFormatOption,
+    ResolveQuietOption,
+    ResolveTrainingTokensOption,
+    RootOption,
+    SetOption,
+    StorageArgs,
+    StrictOption,
+    TemplateOption,
+    parse_set,
+    parse_sweep,
+    with_storage,
+)
+from qupsample.errors import INTERRUPTED, QupsampleError
 from qupsample.forms import Dialect
 
 if TYPE_CHECKING:
@@ -25,11 +66,10 @@ if TYPE_CHECKING:
     from qupsample.resolve import Mix
 
 EXIT_CODES = """\
-Exit codes: 0 ok; 1 differences or findings (generate --check, diff, resolve --strict,
-lint); 2 user error (one line on stderr: error: <file>: <field>: <what> — <how to fix>); 3 mix not
-feasible (a leaf over its max_repetition_factor); 70 internal error (a traceback:
-please report it); 130 interrupted (Ctrl-C)."""
-INTERRUPTED = 130
+Exit codes: 0 ok; 1 differences or findings (generate --check, diff, lint, resolve
+--strict, render --strict); 2 user error (one line on stderr: error: <file>: <field>:
+<what> — <how to fix>); 3 mix not feasible (a leaf over its max_repetition_factor); 70
+internal error (a traceback: please report it); 130 interrupted (Ctrl-C)."""
 
 
 class _Group(TyperGroup):
@@ -53,8 +93,9 @@ class _Group(TyperGroup):
             typer.echo(f"error: {_line(exc.render(_options(self, ctx)))}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            # Work in flight was cancelled on the way up; no traceback for a Ctrl-C.
-            _interrupted()
+            # Work in flight was cancelled on the way up; no traceback for a Ctrl-C
+            # (`entry` says `interrupted`).
+            raise typer.Exit(INTERRUPTED) from None
         except Exception:
             traceback.print_exc()
             typer.echo("internal error: this is a bug in qupsample, please report it", err=True)
@@ -64,20 +105,6 @@ class _Group(TyperGroup):
 def _line(text: str) -> str:
     """One line, whatever a name in the message holds (a newline shows as \\n)."""
     return text.replace("\r", "\\r").replace("\n", "\\n")
-
-
-_SAID: set[str] = set()
-
-
-def _say_interrupted() -> None:
-    if "interrupted" not in _SAID:
-        _SAID.add("interrupted")
-        typer.echo("interrupted", err=True)
-
-
-def _interrupted() -> None:
-    _say_interrupted()
-    raise typer.Exit(INTERRUPTED) from None
 
 
 def _options(group: TyperGroup, ctx: Any) -> set[str]:
@@ -142,217 +169,6 @@ TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-
 TyperArgument._usage_display_name = _argument_usage  # type: ignore[method-assign]
 
 
-# --- options every command shares -----------------------------------------------------
-
-RootOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--root",
-        metavar="DIR",
-        help="Project folder holding schemes/ and templates/ "
-        "[default: nearest one at or above the current folder, else the built-in specs].",
-        file_okay=False,
-    ),
-]
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--set",
-        metavar="KEY=VALUE",
-        help="Override a setting or data_root, e.g. --set data_root=/mnt/mirror "
-        "--set chinchilla_multiple=1. Repeatable.",
-    ),
-]
-TemplateOption = Annotated[
-    str | None,
-    typer.Option(
-        "--template",
-        metavar="NAME",
-        help="Template of templates/ instead of the family's, e.g. olmix-launch "
-        "(current olmix's launch config, with its mix: block).",
-    ),
-]
-FamilyOption = Annotated[
-    str | None,
-    typer.Option(
-        "--family",
-        metavar="NAME",
-        help="Family a SCHEME:PROFILE pair is built from, where the pair is in several.",
-    ),
-]
-KeepZeroOption = Annotated[
-    bool,
-    typer.Option(
-        "--keep-zero",
-        help="Keep weight-0 buckets (plan-era: weight: 0; current olmix: in data, at weight 0 "
-        "in mix).",
-    ),
-]
-# Where token counts come from: the same options, and the same rule, everywhere.
-PriorsOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--priors",
-        metavar="FILE",
-        dir_okay=False,
-        help="Token counts per leaf (from `qupsample priors` or `olmix priors compute`), "
-        "so no storage is listed for them.",
-    ),
-]
-OfflineOption = Annotated[
-    bool,
-    typer.Option(
-        "--offline",
-        help="Touch no storage: weights from explicit weights, mix: blocks and --priors only.",
-    ),
-]
-RefreshOption = Annotated[
-    bool, typer.Option("--refresh", help="List storage again, ignoring cached counts.")
-]
-NoCacheOption = Annotated[
-    bool, typer.Option("--no-cache", help="Neither read nor write the token-count cache.")
-]
-CacheDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--cache-dir",
-        metavar="DIR",
-        help="Cache folder [default: $QUPSAMPLE_CACHE_DIR, $XDG_CACHE_HOME/qupsample "
-        "or ~/.cache/qupsample].",
-    ),
-]
-EndpointOption = Annotated[
-    str | None,
-    typer.Option(
-        "--endpoint-url",
-        metavar="URL",
-        help="S3 endpoint URL [default: $AWS_ENDPOINT_URL, else AWS].",
-    ),
-]
-ProfileOption = Annotated[
-    str | None,
-    typer.Option("--profile", metavar="NAME", help="AWS profile [default: $AWS_PROFILE]."),
-]
-AnonOption = Annotated[bool, typer.Option("--anon", help="Read S3 anonymously (public buckets).")]
-MaxAttemptsOption = Annotated[
-    int | None,
-    typer.Option(
-        "--max-attempts",
-        metavar="N",
-        min=1,
-        max=100,
-        help="Attempts per storage request on throttling, 5xx answers, resets and cut-off "
-        "answers, with exponential backoff and jitter in between [default: 10].",
-    ),
-]
-DeadlineOption = Annotated[
-    float | None,
-    typer.Option(
-        "--deadline",
-        min=0.1,
-        metavar="SECONDS",
-        help="Give up when listing storage takes longer than this in all [default: 120].",
-    ),
-]
-
-
-def _counting(
-    endpoint_url: str | None = None,
-    aws_profile: str | None = None,
-    anon: bool = False,
-    *,
-    offline: bool = False,
-    priors: Path | None = None,
-    refresh: bool = False,
-    no_cache: bool = False,
-    cache_dir: Path | None = None,
-    max_attempts: int | None = None,
-    deadline: float | None = None,
-) -> dict[str, Any]:
-    """The storage and cache options as the library's keyword arguments."""
-    from qupsample.cache import cache_folder
-
-    options: dict[str, Any] = {}
-    if endpoint_url:
-        options["endpoint_url"] = endpoint_url
-    if aws_profile:
-        options["profile"] = aws_profile
-    if anon:
-        options["anon"] = True
-    if max_attempts is not None:
-        options["max_attempts"] = max_attempts
-    if deadline is not None:
-        options["deadline"] = deadline
-    return {
-        "storage_options": options,
-        "offline": offline,
-        "priors": priors,
-        "cache": not no_cache,
-        "refresh": refresh,
-        "cache_dir": cache_folder(cache_dir, "--cache-dir") if cache_dir else None,
-    }
-
-
-_STORAGE_ARGS = (
-    "endpoint_url",
-    "aws_profile",
-    "anon",
-    "offline",
-    "priors",
-    "refresh",
-    "no_cache",
-    "cache_dir",
-    "max_attempts",
-    "deadline",
-)
-
-
-def _storage_args(values: dict[str, Any]) -> dict[str, Any]:
-    """The shared storage options among a command's arguments (those it has)."""
-    return {key: values[key] for key in _STORAGE_ARGS if key in values}
-
-
-def _overrides(items: list[str] | None) -> dict[str, str]:
-    overrides: dict[str, str] = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--set: {item!r}: expected KEY=VALUE — e.g. --set seed=7")
-        overrides[key.strip()] = value
-    return overrides
-
-
-def _sweep(item: str | None) -> tuple[str, list[str]] | None:
-    if item is None:
-        return None
-    key, sep, values = item.partition("=")
-    if not sep or not key.strip():
-        raise UserError(f"--sweep: {item!r}: expected KEY=V1,V2,... — e.g. --sweep seed=1,2,3")
-    return key.strip(), [v.strip() for v in values.split(",")]
-
-
-StrictOption = Annotated[
-    bool,
-    typer.Option(
-        "--strict",
-        help="Exit 1 on any warning: what olmix would silently drop, ignore or refuse (a data "
-        "leaf missing from the mix or at 0, a mix entry naming no leaf, weights not summing "
-        "to 1, data weights that differ, fields olmix ignores, no mix: or eval:, a tokenizer "
-        "or model the trainer rejects), or counts that match no leaf.",
-    ),
-]
-ConfigArgument = Annotated[
-    str,
-    typer.Argument(metavar="CONFIG", help="A config file of any olmix form, or SCHEME:PROFILE."),
-]
-ConfigsArgument = Annotated[
-    list[str],
-    typer.Argument(
-        metavar="CONFIG", help="Config files of any olmix form, or SCHEME:PROFILE pairs."
-    ),
-]
-
-
 # --- commands ---------------------------------------------------------------------------
 
 
@@ -368,39 +184,20 @@ def list_command(root: RootOption = None) -> None:
 
 
 @command("Print the config of SCHEME x PROFILE.")
+@with_storage()
 def render(
     scheme: Annotated[str, typer.Argument(metavar="SCHEME", help="Scheme name, e.g. aggressive.")],
     profile: Annotated[
         str, typer.Argument(metavar="PROFILE", help="Profile name, e.g. heavy_code.")
     ],
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "-o",
-            "--output",
-            metavar="FILE",
-            help="Write to this file (atomically) instead of stdout.",
-        ),
-    ] = None,
+    output: RenderOutputOption = None,
     set_: SetOption = None,
     keep_zero: KeepZeroOption = False,
-    family: Annotated[
-        str | None,
-        typer.Option("--family", metavar="NAME", help="Family, where the pair is in several."),
-    ] = None,
+    family: RenderFamilyOption = None,
     template: TemplateOption = None,
-    priors: PriorsOption = None,
-    offline: OfflineOption = False,
-    refresh: RefreshOption = False,
-    no_cache: NoCacheOption = False,
-    cache_dir: CacheDirOption = None,
-    endpoint_url: EndpointOption = None,
-    aws_profile: ProfileOption = None,
-    anon: AnonOption = False,
-    max_attempts: MaxAttemptsOption = None,
-    deadline: DeadlineOption = None,
     strict: StrictOption = False,
     root: RootOption = None,
+    storage: StorageArgs = NO_STORAGE,
 ) -> None:
     """Print the olmix config of SCHEME x PROFILE: exactly the bytes generate writes.
 
@@ -414,13 +211,13 @@ def render(
         scheme,
         profile,
         root=root,
-        overrides=_overrides(set_),
+        overrides=parse_set(set_),
         keep_zero=keep_zero,
         family=family,
         out=output,
         template=template,
         warnings=warnings,
-        **_counting(**_storage_args(locals())),
+        **storage.kwargs(),
     )
     if output is None:
         sys.stdout.write(text)
@@ -428,47 +225,17 @@ def render(
 
 
 @command("Write every family's configs, README.md and batch_run.sh.")
+@with_storage()
 def generate(
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out", metavar="DIR", help="Output folder [default: generated/ in the project]."
-        ),
-    ] = None,
+    out: GenerateOutOption = None,
     set_: SetOption = None,
     keep_zero: KeepZeroOption = False,
-    check: Annotated[
-        bool,
-        typer.Option(
-            "--check",
-            help="Write nothing; list stale, missing and orphaned files and exit 1 if any.",
-        ),
-    ] = False,
-    sweep: Annotated[
-        str | None,
-        typer.Option(
-            "--sweep",
-            metavar="KEY=V1,V2,...",
-            help="One config per value of a setting, e.g. proxy_model_id=olmo3_14m,olmo3_60m: "
-            "each into <family>/<KEY>-<V>/ under generated/sweeps/, names suffixed with V.",
-        ),
-    ] = None,
+    check: GenerateCheckOption = False,
+    sweep: GenerateSweepOption = None,
     template: TemplateOption = None,
-    family: Annotated[
-        str | None,
-        typer.Option("--family", metavar="NAME", help="Generate this family only [default: all]."),
-    ] = None,
-    priors: PriorsOption = None,
-    offline: OfflineOption = False,
-    refresh: RefreshOption = False,
-    no_cache: NoCacheOption = False,
-    cache_dir: CacheDirOption = None,
-    endpoint_url: EndpointOption = None,
-    aws_profile: ProfileOption = None,
-    anon: AnonOption = False,
-    max_attempts: MaxAttemptsOption = None,
-    deadline: DeadlineOption = None,
+    family: GenerateFamilyOption = None,
     root: RootOption = None,
+    storage: StorageArgs = NO_STORAGE,
 ) -> None:
     """Write every family's configs (each of its forms), README.md and batch_run.sh."""
     from qupsample.generator import generate as generate_all
@@ -476,13 +243,13 @@ def generate(
     report = generate_all(
         out,
         root=root,
-        overrides=_overrides(set_),
+        overrides=parse_set(set_),
         keep_zero=keep_zero,
         check=check,
-        sweep=_sweep(sweep),
+        sweep=parse_sweep(sweep),
         template=template,
         family=family,
-        **_counting(**_storage_args(locals())),
+        **storage.kwargs(),
     )
     for label, paths in (
         ("stale", report.stale),
@@ -512,62 +279,18 @@ def generate(
     typer.echo(f"{report.out}: {total} files, {verb}", err=True)
 
 
-class Format(StrEnum):
-    """Output formats of `resolve`."""
-
-    table = "table"
-    json = "json"
-    csv = "csv"
-    csv_leaves = "csv-leaves"
-    mix = "mix"
-
-
 @command("Per-leaf and per-path weights, tokens and repetition of CONFIG.")
+@with_storage()
 def resolve(
     config: ConfigArgument,
-    format_: Annotated[
-        Format,
-        typer.Option(
-            "--format",
-            "-f",
-            metavar="FORMAT",
-            help="table, json, csv (path rows), csv-leaves (leaf rows: weight, tokens,"
-            " requested tokens, repetition) or mix.",
-        ),
-    ] = Format.table,
-    training_tokens: Annotated[
-        int | None,
-        typer.Option(
-            "--training-tokens",
-            metavar="N",
-            min=1,
-            max=10**18,
-            help="Training budget in tokens [default: the config's max_tokens, else "
-            "20 x parameters(proxy_model_id) x chinchilla_multiple].",
-        ),
-    ] = None,
-    allow_repetition: Annotated[
-        bool,
-        typer.Option(
-            "--allow-repetition", help="Exit 0 even when a leaf is over its repetition limit."
-        ),
-    ] = False,
+    format_: ResolveFormatOption = Format.table,
+    training_tokens: ResolveTrainingTokensOption = None,
+    allow_repetition: ResolveAllowRepetitionOption = False,
     strict: StrictOption = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bar and no warnings.")
-    ] = False,
+    quiet: ResolveQuietOption = False,
     family: FamilyOption = None,
-    priors: PriorsOption = None,
-    offline: OfflineOption = False,
-    refresh: RefreshOption = False,
-    no_cache: NoCacheOption = False,
-    cache_dir: CacheDirOption = None,
-    endpoint_url: EndpointOption = None,
-    aws_profile: ProfileOption = None,
-    anon: AnonOption = False,
-    max_attempts: MaxAttemptsOption = None,
-    deadline: DeadlineOption = None,
     root: RootOption = None,
+    storage: StorageArgs = NO_STORAGE,
 ) -> None:
     """Resolve CONFIG (any olmix form) into per-leaf and per-path weights, tokens, repetition.
 
@@ -575,14 +298,14 @@ def resolve(
     """
     from qupsample.resolve import resolve as resolve_mix
 
-    with _progress(quiet or offline) as progress:
+    with _progress(quiet or storage.offline) as progress:
         mix = resolve_mix(
             config,
             training_tokens=training_tokens,
             progress=progress,
             root=root,
             family=family,
-            **_counting(**_storage_args(locals())),
+            **storage.kwargs(),
         )
     _print_mix(mix, format_)
     if not quiet:
@@ -604,53 +327,13 @@ def _warn(warnings: list[str], strict: bool, name: str) -> None:
         raise typer.Exit(1)
 
 
-class LintFormat(StrEnum):
-    """Output formats of `lint`."""
-
-    text = "text"
-    json = "json"
-    github = "github"
-
-
 @command("Check olmix configs for what olmix would silently drop, ignore or refuse.")
 def lint(
-    paths: Annotated[
-        list[Path] | None,
-        typer.Argument(
-            metavar="CONFIG",
-            help="Config files and folders (searched for *.yaml and *.yml) [default: .].",
-            show_default=False,
-        ),
-    ] = None,
-    format_: Annotated[
-        LintFormat,
-        typer.Option(
-            "--format",
-            "-f",
-            metavar="FORMAT",
-            help="text (path:line:col: CODE message), json or github (workflow annotations).",
-        ),
-    ] = LintFormat.text,
-    select: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--select", metavar="CODES", help="Report only these codes or families, e.g. M,T003."
-        ),
-    ] = None,
-    ignore: Annotated[
-        list[str] | None,
-        typer.Option("--ignore", metavar="CODES", help="Do not report these codes or families."),
-    ] = None,
-    priors: Annotated[
-        Path | None,
-        typer.Option(
-            "--priors",
-            metavar="FILE",
-            dir_okay=False,
-            help="Token counts per leaf (qupsample priors, olmix priors compute) for every "
-            "config: leaves over their repetition limit are findings.",
-        ),
-    ] = None,
+    paths: LintPathsArgument = None,
+    format_: LintFormatOption = LintFormat.text,
+    select: LintSelectOption = None,
+    ignore: LintIgnoreOption = None,
+    priors: LintPriorsOption = None,
     root: RootOption = None,
 ) -> None:
     """Check olmix configs (any form) without storage; exit 1 when anything is found.
@@ -670,35 +353,16 @@ def lint(
         raise typer.Exit(1)
 
 
-class DiffFormat(StrEnum):
-    """Output formats of `diff`."""
-
-    table = "table"
-    json = "json"
-
-
 @command("Compare two configs leaf by leaf; exit 1 when they differ.")
+@with_storage()
 def diff(
     a: Annotated[str, typer.Argument(metavar="A", help="A config file or SCHEME:PROFILE.")],
     b: Annotated[str, typer.Argument(metavar="B", help="Another config file or SCHEME:PROFILE.")],
-    format_: Annotated[
-        DiffFormat, typer.Option("--format", "-f", metavar="FORMAT", help="table or json.")
-    ] = DiffFormat.table,
-    tokens: Annotated[
-        bool, typer.Option("--tokens", help="Also compare each leaf's tokens (lists storage).")
-    ] = False,
+    format_: DiffFormatOption = DiffFormat.table,
+    tokens: DiffTokensOption = False,
     family: FamilyOption = None,
-    priors: PriorsOption = None,
-    offline: OfflineOption = False,
-    refresh: RefreshOption = False,
-    no_cache: NoCacheOption = False,
-    cache_dir: CacheDirOption = None,
-    endpoint_url: EndpointOption = None,
-    aws_profile: ProfileOption = None,
-    anon: AnonOption = False,
-    max_attempts: MaxAttemptsOption = None,
-    deadline: DeadlineOption = None,
     root: RootOption = None,
+    storage: StorageArgs = NO_STORAGE,
 ) -> None:
     """Compare two configs (any olmix form) leaf by leaf; exit 0 when equal, 1 when not."""
     from qupsample.diff import diff as diff_mixes
@@ -709,7 +373,7 @@ def diff(
         tokens=tokens,
         root=root,
         family=family,
-        **_counting(**_storage_args(locals())),
+        **storage.kwargs(),
     )
     if format_ is DiffFormat.json:
         sys.stdout.write(result.to_json())
@@ -741,29 +405,14 @@ def _print_diff(result: MixDiff, tokens: bool) -> None:
 
 
 @command("Draw one stacked bar per config (weights in %).")
+@with_storage()
 def plot(
     configs: ConfigsArgument,
-    output: Annotated[
-        Path,
-        typer.Option(
-            "-o", "--output", metavar="FILE", help="The picture to write: FILE.png or FILE.svg."
-        ),
-    ],
-    title: Annotated[
-        str | None, typer.Option("--title", metavar="TITLE", help="Title above the bars.")
-    ] = None,
+    output: PlotOutputOption,
+    title: PlotTitleOption = None,
     family: FamilyOption = None,
-    priors: PriorsOption = None,
-    offline: OfflineOption = False,
-    refresh: RefreshOption = False,
-    no_cache: NoCacheOption = False,
-    cache_dir: CacheDirOption = None,
-    endpoint_url: EndpointOption = None,
-    aws_profile: ProfileOption = None,
-    anon: AnonOption = False,
-    max_attempts: MaxAttemptsOption = None,
-    deadline: DeadlineOption = None,
     root: RootOption = None,
+    storage: StorageArgs = NO_STORAGE,
 ) -> None:
     """Draw one stacked bar per config (topics x quality buckets, weights in %).
 
@@ -774,7 +423,7 @@ def plot(
 
     # Before any storage is listed: a missing extra should not cost a resolve first.
     require_matplotlib()
-    counting = _counting(**_storage_args(locals()))
+    counting = storage.kwargs()
     mixes = [
         resolve_mix(config, root=root, weights_only=True, family=family, **counting)
         for config in configs
@@ -784,27 +433,12 @@ def plot(
 
 
 @command("Token counts per data leaf, as olmix priors compute prints them.")
+@with_storage(counts=False)
 def priors(
     config: ConfigArgument,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "-o",
-            "--output",
-            metavar="FILE",
-            dir_okay=False,
-            help="Write to this file (atomically).",
-        ),
-    ] = None,
-    refresh: RefreshOption = False,
-    no_cache: NoCacheOption = False,
-    cache_dir: CacheDirOption = None,
-    endpoint_url: EndpointOption = None,
-    aws_profile: ProfileOption = None,
-    anon: AnonOption = False,
-    max_attempts: MaxAttemptsOption = None,
-    deadline: DeadlineOption = None,
+    output: PriorsOutputOption = None,
     root: RootOption = None,
+    storage: StorageArgs = NO_STORAGE,
 ) -> None:
     """Print token counts per data leaf, as `olmix priors compute` does (any olmix form).
 
@@ -814,14 +448,14 @@ def priors(
     from qupsample.files import write_atomic
     from qupsample.priors import compute_priors, format_priors
 
-    counting = _counting(**_storage_args(locals()))
+    counting = storage.kwargs()
     warnings: list[str] = []
     with _progress(False) as progress:
         counts = compute_priors(
             config,
             storage_options=counting["storage_options"],
             cache=counting["cache"],
-            refresh=refresh,
+            refresh=storage.refresh,
             cache_dir=counting["cache_dir"],
             progress=progress,
             root=root,
@@ -838,48 +472,16 @@ def priors(
 
 
 @command("Convert configs to current olmix's launch form (or --to another).")
+@with_storage()
 def convert(
     configs: ConfigsArgument,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "-o",
-            "--output",
-            metavar="FILE",
-            dir_okay=False,
-            help="Write the one converted config to this file.",
-        ),
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            metavar="DIR",
-            file_okay=False,
-            help="Write each converted config to DIR/<name>.yaml.",
-        ),
-    ] = None,
-    to: Annotated[
-        Dialect,
-        typer.Option(
-            "--to",
-            metavar="FORM",
-            help="launch (current olmix, with mix:), generation (data, priors, swarm) or flat.",
-        ),
-    ] = Dialect.LAUNCH,
+    output: ConvertOutputOption = None,
+    out: ConvertOutOption = None,
+    to: ConvertToOption = Dialect.LAUNCH,
     keep_zero: KeepZeroOption = False,
     family: FamilyOption = None,
-    priors: PriorsOption = None,
-    offline: OfflineOption = False,
-    refresh: RefreshOption = False,
-    no_cache: NoCacheOption = False,
-    cache_dir: CacheDirOption = None,
-    endpoint_url: EndpointOption = None,
-    aws_profile: ProfileOption = None,
-    anon: AnonOption = False,
-    max_attempts: MaxAttemptsOption = None,
-    deadline: DeadlineOption = None,
     root: RootOption = None,
+    storage: StorageArgs = NO_STORAGE,
 ) -> None:
     """Convert configs to current olmix's launch form (or --to another form).
 
@@ -896,7 +498,7 @@ def convert(
         keep_zero=keep_zero,
         root=root,
         family=family,
-        **_counting(**_storage_args(locals())),
+        **storage.kwargs(),
     )
     for converted, path in written:
         if path is None:
@@ -913,10 +515,7 @@ def convert(
 
 @command("Start a project of your own in DIR.")
 def init(
-    folder: Annotated[
-        Path,
-        typer.Argument(metavar="DIR", help="Folder for the new project.", file_okay=False),
-    ] = Path(),
+    folder: InitFolderArgument = Path(),
 ) -> None:
     """Start a project: the built-in specs and templates, a Makefile and a pre-commit hook."""
     from qupsample.scaffold import init_project
@@ -929,12 +528,7 @@ def init(
 
 @command("A synthetic corpus with the real layout, and a config resolved on it.")
 def demo(
-    folder: Annotated[
-        Path,
-        typer.Argument(
-            metavar="DIR", help="Folder for the synthetic corpus and config.", file_okay=False
-        ),
-    ] = Path("demo"),
+    folder: DemoFolderArgument = Path("demo"),
     root: RootOption = None,
 ) -> None:
     """Write a small synthetic corpus with the real layout and resolve a config on it."""
@@ -1008,35 +602,3 @@ def _print_table(mix: Mix) -> None:
     from qupsample.tables import mix_table
 
     sys.stdout.write(mix_table(mix, _width()))
-
-
-def main() -> None:
-    """Entry point of the `qupsample` command."""
-    # Like other Unix tools, stop quietly when the reader goes away (`qupsample ... | head`).
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    # Ctrl-C from here on raises KeyboardInterrupt, so the command can cancel its work
-    # (listings in flight, temporary files) and say `interrupted` (see entry.py).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        app()
-    except KeyboardInterrupt:  # outside a command, e.g. while the options are parsed
-        _leave_interrupted()
-    except SystemExit as exit_:
-        # A command interrupted (or typer's own silent 130 for a Ctrl-C while it parses
-        # the options): its work is cancelled and cleaned up by now.
-        if exit_.code == INTERRUPTED:
-            _leave_interrupted()
-        raise
-    finally:
-        # The work is done (or abandoned): a Ctrl-C now must not turn the exit code
-        # into death by SIGINT while the interpreter shuts down.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _leave_interrupted() -> None:
-    """Say `interrupted` once and exit 130 now, before the interpreter's shutdown (where a
-    pending interrupt could still turn the exit into death by SIGINT)."""
-    _say_interrupted()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(INTERRUPTED)

@@ -78,6 +78,10 @@ class Hint:
         return self.template.format(self.cli) if self.cli.split()[0] in options else None
 
 
+# The exit code of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
+
+
 class QupsampleError(Exception):
     """Root of qupsample's exceptions: one line that never shows URL credentials.
 
