@@ -9,9 +9,9 @@ import pytest
 import yaml
 from helpers import FAMILY, LAUNCH, PROFILES, REPO, invoke
 
-from qupsample.configs import ExperimentConfig, GenerationConfig, LaunchConfig
 from qupsample.convert import convert
 from qupsample.dialects import load_config
+from qupsample.olmixmodels import ExperimentConfig, GenerationConfig, LaunchConfig
 from qupsample.priors import format_priors
 from qupsample.resolve import config_entries, resolve
 from qupsample.weights import walk_leaves

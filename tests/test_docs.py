@@ -46,3 +46,16 @@ def test_every_relative_link_resolves(page: Path) -> None:
         if "://" in target:
             continue
         assert (page.parent / target).exists(), f"{page.name}: {target}"
+
+
+def test_the_code_map_lists_every_module_once() -> None:
+    """docs/code-map.md names each module of the package, and none that is gone."""
+    text = (REPO / "docs" / "code-map.md").read_text(encoding="utf-8")
+    listed = re.findall(r"`(\w+\.py)`", text)
+    modules = {
+        p.name
+        for p in (REPO / "src" / "qupsample").glob("*.py")
+        if p.name not in {"__init__.py", "__main__.py"}
+    }
+    assert set(listed) == modules
+    assert len(listed) == len(set(listed))

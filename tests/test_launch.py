@@ -11,7 +11,7 @@ import pytest
 import yaml
 from helpers import FAMILY, LAUNCH, PROFILES, REPO, SCHEMES, closed_port, invoke
 
-from qupsample.configs import LaunchConfig
+from qupsample.olmixmodels import LaunchConfig
 from qupsample.resolve import resolve
 
 PAIRS = [(s, p) for p in PROFILES for s in SCHEMES]

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qupsample.errors import RenderError
-from qupsample.models import Bucket, Layout, Profile, Scheme, SourceSpec, TopicSpec
 from qupsample.renderer import Target, render, render_target
+from qupsample.specmodels import Bucket, Layout, Profile, Scheme, SourceSpec, TopicSpec
 from qupsample.specs import Loaded, Project, load_project
 from qupsample.yamltext import comment_text, yaml_quoted, yaml_scalar
 

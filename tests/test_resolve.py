@@ -912,7 +912,7 @@ def test_config_from_file_mapping_and_model_agree(memory_root: str, tmp_path: Pa
     """A YAML file, a dict and an ExperimentConfig of the same config resolve alike."""
     import yaml
 
-    from qupsample.configs import ExperimentConfig
+    from qupsample.olmixmodels import ExperimentConfig
 
     config = dclm_config(memory_root)
     path = tmp_path / "config.yaml"

@@ -14,9 +14,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from qupsample.configs import ExperimentConfig, QualityConfig, SourceConfig, TopicConfig
 from qupsample.errors import Hint, RenderError, located
-from qupsample.models import FamilyOutput, Settings, placeholders, vigintile_label
+from qupsample.olmixmodels import ExperimentConfig, QualityConfig, SourceConfig, TopicConfig
+from qupsample.specmodels import FamilyOutput, Settings, placeholders, vigintile_label
 from qupsample.specs import FamilySpecs, Project, check_proxy, only_family, suggest
 from qupsample.yamlfiles import load_scalar, validation_message
 

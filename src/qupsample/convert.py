@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qupsample.configs import ExperimentConfig, GenerationConfig, LaunchConfig
 from qupsample.counts import Counting
 from qupsample.dialects import (
     FORMS,
@@ -28,7 +27,7 @@ from qupsample.dialects import (
 from qupsample.errors import Hint, UserError, located
 from qupsample.files import write_atomic
 from qupsample.mixblock import rounding_note
-from qupsample.models import safe_name
+from qupsample.olmixmodels import ExperimentConfig, GenerationConfig, LaunchConfig
 from qupsample.resolve import (
     PriorsInput,
     config_entries,
@@ -36,6 +35,7 @@ from qupsample.resolve import (
     mix_tree,
     priors_counts,
 )
+from qupsample.specmodels import safe_name
 from qupsample.specs import ProjectInput, load_eval_suite, only_family, open_project
 from qupsample.weights import walk_leaves
 from qupsample.yamltext import comment_text, yaml_block

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from qupsample.files import write_atomic
-from qupsample.models import DTYPE_SIZES, placeholders, vigintile_label
 from qupsample.renderer import render
 from qupsample.resolve import Mix, resolve
+from qupsample.specmodels import DTYPE_SIZES, placeholders, vigintile_label
 from qupsample.specs import Project, ProjectInput, load_project
 
 DEMO_SCHEME = "gradual"

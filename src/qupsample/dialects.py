@@ -25,7 +25,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from qupsample.configs import (
+from qupsample.errors import SpecError, located, short_repr, shown_names
+from qupsample.forms import Dialect
+from qupsample.olmixmodels import (
     DataNode,
     EvalConfig,
     ExperimentConfig,
@@ -35,9 +37,6 @@ from qupsample.configs import (
     SourceConfig,
     fold_data,
 )
-from qupsample.errors import SpecError, located, short_repr, shown_names
-from qupsample.forms import Dialect
-from qupsample.models import Proxies
 from qupsample.rules import (
     Finding,
     dtype_findings,
@@ -50,6 +49,7 @@ from qupsample.rules import (
     path_findings,
     trainer_findings,
 )
+from qupsample.specmodels import Proxies
 from qupsample.specs import Project, ProjectInput, open_project
 from qupsample.weights import number_problem
 from qupsample.yamlfiles import parse_yaml, read_text, validate, validation_message

@@ -23,9 +23,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from qupsample.configs import ExperimentConfig, GenerationConfig, LaunchConfig, Priors
 from qupsample.dialects import Dialect, OlmixConfig, detect_dialect, read_config
 from qupsample.errors import UserError, WeightError, located
+from qupsample.olmixmodels import ExperimentConfig, GenerationConfig, LaunchConfig, Priors
 from qupsample.resolve import PriorsInput, priors_counts, resolve
 from qupsample.rules import RULES, Finding, Node, key_name, over_repetition
 from qupsample.specs import Project, ProjectInput, open_project

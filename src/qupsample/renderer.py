@@ -25,14 +25,14 @@ import jinja2.meta
 from pydantic import ValidationError
 
 from qupsample.build import Target, apply_overrides, build_config, find_target
-from qupsample.configs import ExperimentConfig
 from qupsample.counts import Counting
 from qupsample.dialects import launch_document, read_config
 from qupsample.errors import RenderError, located
 from qupsample.files import write_atomic
 from qupsample.mixblock import rounding_note
-from qupsample.models import Budget, Settings, vigintile_label
+from qupsample.olmixmodels import ExperimentConfig
 from qupsample.resolve import PriorsInput, config_findings, mix_tree
+from qupsample.specmodels import Budget, Settings, vigintile_label
 from qupsample.specs import Project, ProjectInput, load_eval_suite, load_project, suggest
 from qupsample.tables import human_count
 from qupsample.yamlfiles import parse_yaml, validation_message

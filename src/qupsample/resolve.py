@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from qupsample.cache import CachedCount
-from qupsample.configs import DataNode, ExperimentConfig, Priors, fold_data
 from qupsample.counts import Counting, count_globs
 from qupsample.dialects import (
     ConfigInput,
@@ -44,7 +43,7 @@ from qupsample.errors import (
 )
 from qupsample.mix import LeafRow, Mix, PathRow
 from qupsample.mixblock import MixLeaf, flatten_mix
-from qupsample.models import DTYPE_SIZES, MAX_TOKENS, Budget, Proxies
+from qupsample.olmixmodels import DataNode, ExperimentConfig, Priors, fold_data
 from qupsample.rules import (
     Finding,
     below_minimum_weight,
@@ -54,6 +53,7 @@ from qupsample.rules import (
     stray_priors,
     unreadable_data_weights,
 )
+from qupsample.specmodels import DTYPE_SIZES, MAX_TOKENS, Budget, Proxies
 from qupsample.specs import Project, ProjectInput, only_family, open_project
 from qupsample.weights import (
     Entry,

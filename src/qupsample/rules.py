@@ -24,10 +24,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from qupsample.configs import ExperimentConfig, SourceConfig, walk_data
 from qupsample.errors import located, shorten, shown_names
 from qupsample.mixblock import RESERVED_KEYS, MixLeaf
-from qupsample.models import DEFAULT_DTYPE, Proxies
+from qupsample.olmixmodels import ExperimentConfig, SourceConfig, walk_data
+from qupsample.specmodels import DEFAULT_DTYPE, Proxies
 from qupsample.specs import suggest
 from qupsample.weights import Entry, LeafShare, below_minimum, walk_leaves
 

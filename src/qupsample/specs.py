@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from qupsample.errors import Hint, SpecError, located, shown_names
-from qupsample.models import (
+from qupsample.specmodels import (
     EvalSuite,
     Family,
     Layout,

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from qupsample.errors import shorten
-from qupsample.models import (
+from qupsample.specmodels import (
     MAX_TOKENS,
     ChinchillaMultiple,
     Dtype,

@@ -1,6 +1,6 @@
 """Pydantic models of the spec files under `schemes/`, and the number types they share.
 
-Every model forbids unknown fields. The olmix config forms live in `configs.py`.
+Every model forbids unknown fields. The olmix config forms live in `olmixmodels.py`.
 """
 
 from __future__ import annotations
