@@ -18,18 +18,42 @@ THRESHOLD = REPO / "generated" / "quality_thresholds" / "heavy_code" / "top10pct
 def test_hint_renders_for_python_and_for_commands_that_have_the_option() -> None:
     """The API form from Python; the flag only where the command has it; else nothing."""
     error = UserError(
-        "x: broken — fix it",
+        "broken",
         Hint("pass {}", "--anon", 'storage_options={"anon": True}'),
         Hint("or {}", "--allow-repetition"),
+        where="x",
+        fix="fix it",
     )
     assert str(error) == 'x: broken — fix it; pass storage_options={"anon": True}'
     assert error.render({"--anon", "--allow-repetition"}) == (
         "x: broken — fix it; pass --anon; or --allow-repetition"
     )
     assert error.render({"--offline"}) == "x: broken — fix it"
-    assert UserError("y: bad", Hint("pass {}", "--out DIR", 'out="DIR"')).render({"--out"}) == (
-        "y: bad — pass --out DIR"
+    assert UserError("bad", Hint("pass {}", "--out DIR", 'out="DIR"'), where="y").render(
+        {"--out"}
+    ) == ("y: bad — pass --out DIR")
+
+
+def test_errors_are_data_and_context_is_added_without_editing_text() -> None:
+    """where / field / what / fix are fields; `within` and `with_hints` add context, and
+    the one line is formatted from the fields in one place."""
+    error = UserError("must be >= 0, got -5", where="s.yaml", field="buckets.top", fix="fix it")
+    assert (error.where, error.field, error.what, error.fix) == (
+        "s.yaml",
+        "buckets.top",
+        "must be >= 0, got -5",
+        "fix it",
     )
+    assert str(error) == "s.yaml: buckets.top: must be >= 0, got -5 — fix it"
+    inside = error.within("config.yaml")
+    assert type(inside) is UserError and inside.what == error.what
+    assert str(inside) == "config.yaml: s.yaml: buckets.top: must be >= 0, got -5 — fix it"
+    assert str(error.within("s.yaml")) == str(error)  # already there: said once
+    hinted = error.with_hints(Hint("or pass {}", "--offline", "offline=True"))
+    assert str(hinted).endswith("— fix it; or pass offline=True")
+    assert str(error) == "s.yaml: buckets.top: must be >= 0, got -5 — fix it"  # unchanged
+    secret = UserError("cannot reach", where="https://u:pw@host/x?token=abc")
+    assert "pw" not in str(secret) and "abc" not in str(secret)
 
 
 def test_library_errors_name_api_parameters_not_flags() -> None:

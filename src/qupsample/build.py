@@ -14,11 +14,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from qupsample.errors import Hint, RenderError, located
+from qupsample.errors import Hint, RenderError
 from qupsample.olmixmodels import ExperimentConfig, QualityConfig, SourceConfig, TopicConfig
 from qupsample.specmodels import FamilyOutput, Settings, placeholders, vigintile_label
 from qupsample.specs import FamilySpecs, Project, check_proxy, only_family, suggest
-from qupsample.yamlfiles import load_scalar, validation_message
+from qupsample.yamlfiles import load_scalar, validation_error
 
 OUTPUT_DIR = "generated"
 DATA_ROOT = "data_root"
@@ -52,18 +52,18 @@ def apply_overrides(
     known = [DATA_ROOT, *Settings.model_fields]
     for key, raw in (overrides or {}).items():
         if key not in known:
-            raise RenderError(located(where, key, "unknown key", suggest(key, known)))
+            raise RenderError("unknown key", where=where, field=key, fix=suggest(key, known))
         value = _coerce(key, raw)
         if key == DATA_ROOT:
             if not isinstance(value, str) or not value:
-                raise RenderError(located(where, key, f"must be a path or URL, got {value!r}"))
+                raise RenderError(f"must be a path or URL, got {value!r}", where=where, field=key)
             data_root = value
         else:
             values[key] = value
     try:
         settings = Settings.model_validate(values)
     except ValidationError as exc:
-        raise RenderError(validation_message(where, exc, Settings)) from None
+        raise validation_error(RenderError, where, exc, Settings) from None
     check_proxy(project.proxies, settings.proxy_model_id, where, "proxy_model_id")
     # "/" becomes "" so that "{data_root}/x" stays "/x".
     return settings, data_root.rstrip("/")
@@ -150,19 +150,20 @@ def find_target(
     if not with_scheme:
         known = [s for f in families.values() for s in f.schemes]
         fix = _swapped(families.values(), scheme, profile, pair) or suggest(scheme, known)
-        raise RenderError(located(where, f"scheme {scheme!r}", "not found", fix))
+        raise RenderError("not found", where=where, field=f"scheme {scheme!r}", fix=fix)
     candidates = [f for f in with_scheme if profile in f.profiles]
     if not candidates:
         known = [p for f in with_scheme for p in f.profiles]
         raise RenderError(
-            located(where, f"profile {profile!r}", "not found", suggest(profile, known))
+            "not found", where=where, field=f"profile {profile!r}", fix=suggest(profile, known)
         )
     if len(candidates) > 1:
         names = ", ".join(f.name for f in candidates)
         first = candidates[0].name
         raise RenderError(
-            located(where, None, f"is in several families ({names})"),
+            f"is in several families ({names})",
             Hint("choose one with {}", f"--family {first}", f"family={first!r}"),
+            where=where,
         )
     chosen = candidates[0]
     forms = [form.template for form in chosen.spec.outputs]

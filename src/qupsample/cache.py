@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qupsample.errors import UserError, located
+from qupsample.errors import UserError
 from qupsample.files import replace_atomically
 
 FORMAT_VERSION = 1
@@ -55,7 +55,7 @@ def default_cache_dir() -> Path:
 def cache_folder(path: Path, where: str) -> Path:
     """`path` as a cache folder; one that exists as something else is a `UserError`."""
     if path.exists() and not path.is_dir():
-        raise UserError(located(where, None, f"{path} is not a folder", "give a folder"))
+        raise UserError(f"{path} is not a folder", where=where, fix="give a folder")
     return path
 
 

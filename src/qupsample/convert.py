@@ -24,7 +24,7 @@ from qupsample.dialects import (
     launch_document,
     load_config,
 )
-from qupsample.errors import Hint, UserError, located
+from qupsample.errors import Hint, UserError
 from qupsample.files import write_atomic
 from qupsample.mixblock import rounding_note
 from qupsample.olmixmodels import ExperimentConfig, GenerationConfig, LaunchConfig
@@ -136,9 +136,11 @@ def convert(
             if offline:
                 missing = sorted(set(leaves) - set(counts))
                 raise UserError(
-                    located(loaded.where, "priors", f"no token count for {', '.join(missing[:3])}"),
+                    f"no token count for {', '.join(missing[:3])}",
                     Hint("pass {}", "--priors FILE", 'priors="FILE"'),
                     Hint("or drop {} so storage is listed", "--offline", "offline=True"),
+                    where=loaded.where,
+                    field="priors",
                 )
             counts = compute_priors(
                 loaded,
@@ -234,15 +236,15 @@ def convert_files(
     """
     if output is not None and out is not None:
         raise UserError(
-            located(
-                "convert", None, "a single output file and an output folder exclude each other"
-            ),
+            "a single output file and an output folder exclude each other",
             Hint("pass {} or --out, not both", "-o", "output or out"),
+            where="convert",
         )
     if output is not None and len(configs) > 1:
         raise UserError(
-            located(str(output), None, f"{len(configs)} configs cannot go to one file"),
+            f"{len(configs)} configs cannot go to one file",
             Hint("use {} (one file per config)", "--out DIR", 'out="DIR"'),
+            where=str(output),
         )
     inputs = {Path(c).resolve() for c in configs if Path(c).exists()}
     project = only_family(open_project(root), family, "convert")
@@ -254,12 +256,10 @@ def convert_files(
             name = load_config(config, root=project).name
             if not safe_name(name):
                 raise UserError(
-                    located(
-                        str(config),
-                        "name",
-                        f"{name!r} is not usable as a file name",
-                    ),
+                    f"{name!r} is not usable as a file name",
                     Hint("convert it alone with {}", "-o FILE", 'output="FILE"'),
+                    where=str(config),
+                    field="name",
                 )
             destination = Path(out) / f"{name}.yaml"
         try:
@@ -278,10 +278,9 @@ def convert_files(
             )
         except UserError as exc:
             # Several inputs: say which one failed (nothing is written then).
-            if len(configs) == 1 or exc.message.startswith(f"{config}: "):
+            if len(configs) == 1:
                 raise
-            message = f"{config}: {exc.message} (nothing was written)"
-            raise type(exc)(message, *exc.hints) from None
+            raise exc.within(str(config), " (nothing was written)") from None
         results.append((converted, destination))
     seen: dict[Path, str] = {}
     for converted, destination in results:
@@ -290,21 +289,15 @@ def convert_files(
         resolved = destination.resolve()
         if resolved in inputs:
             raise UserError(
-                located(
-                    str(destination),
-                    None,
-                    "is an input file; convert never overwrites its input",
-                    "write the converted config elsewhere",
-                )
+                "is an input file; convert never overwrites its input",
+                where=str(destination),
+                fix="write the converted config elsewhere",
             )
         if resolved in seen:
             raise UserError(
-                located(
-                    str(destination),
-                    None,
-                    f"both {seen[resolved]} and {converted.source} convert to this file",
-                ),
+                f"both {seen[resolved]} and {converted.source} convert to this file",
                 Hint("convert them separately with {}", "-o FILE", 'output="FILE"'),
+                where=str(destination),
             )
         seen[resolved] = converted.source
     for converted, destination in results:

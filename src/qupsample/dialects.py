@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from qupsample.errors import SpecError, located, short_repr, shown_names
+from qupsample.errors import SpecError, short_repr, shown_names
 from qupsample.forms import Dialect
 from qupsample.olmixmodels import (
     DataNode,
@@ -52,7 +52,7 @@ from qupsample.rules import (
 from qupsample.specmodels import Proxies
 from qupsample.specs import Project, ProjectInput, open_project
 from qupsample.weights import number_problem
-from qupsample.yamlfiles import parse_yaml, read_text, validate, validation_message
+from qupsample.yamlfiles import parse_yaml, read_text, validate, validation_error
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -126,12 +126,9 @@ def load_config(
         return _built(config, project, keep_zero)
     if isinstance(config, str) and ":" not in config and not path.exists():
         raise SpecError(
-            located(
-                where,
-                None,
-                "file not found",
-                "pass a config file, or SCHEME:PROFILE (e.g. aggressive:heavy_code)",
-            )
+            "file not found",
+            where=where,
+            fix="pass a config file, or SCHEME:PROFILE (e.g. aggressive:heavy_code)",
         )
     data = parse_yaml(read_text(path, where), where)
     _refuse_spec_file(data, where, path.stem)
@@ -150,12 +147,9 @@ def _refuse_spec_file(data: Any, where: str, stem: str) -> None:
     else:
         return
     raise SpecError(
-        located(
-            where,
-            None,
-            f"is a {kind} spec, not an olmix config",
-            f"pass the pair {pair} (`qupsample list` names the schemes and profiles)",
-        )
+        f"is a {kind} spec, not an olmix config",
+        where=where,
+        fix=f"pass the pair {pair} (`qupsample list` names the schemes and profiles)",
     )
 
 
@@ -173,7 +167,7 @@ def detect_dialect(data: Any, where: str) -> Dialect:
     """The form of a parsed config, from its top-level keys."""
     if not isinstance(data, Mapping):
         kind = "empty" if data is None else f"a {type(data).__name__}"
-        raise SpecError(located(where, None, f"is {kind}, not an olmix config (a mapping)"))
+        raise SpecError(f"is {kind}, not an olmix config (a mapping)", where=where)
     keys = set(data)
     if "sources" in keys:
         return Dialect.FLAT
@@ -184,7 +178,7 @@ def detect_dialect(data: Any, where: str) -> Dialect:
     found = shown_names(sorted(map(key_name, keys)), 8) or "none"
     known = "; ".join(FORMS.values())
     raise SpecError(
-        located(where, None, f"not an olmix config: top-level keys {found}", f"known: {known}")
+        f"not an olmix config: top-level keys {found}", where=where, fix=f"known: {known}"
     )
 
 
@@ -251,10 +245,12 @@ def _read_config(data: Any, where: str, project: Project) -> OlmixConfig:
     minimum = swarm.get("minimum_weight")
     seed = swarm.get("seed")
     if minimum is not None and (problem := number_problem(minimum)):
-        raise SpecError(located(where, "swarm.minimum_weight", problem)).at("swarm.minimum_weight")
+        raise SpecError(problem, where=where, field="swarm.minimum_weight").at(
+            "swarm.minimum_weight"
+        )
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         what = f"must be an integer, got {short_repr(seed)}"
-        raise SpecError(located(where, "swarm.seed", what)).at("swarm.seed")
+        raise SpecError(what, where=where, field="swarm.seed").at("swarm.seed")
     experiment = validate(
         {
             "name": generation.name,
@@ -295,12 +291,10 @@ def read_priors(path: Path | str) -> dict[str, int]:
         block, field = data, None
     if not isinstance(block, Mapping) or "token_counts" not in block:
         raise SpecError(
-            located(
-                where,
-                field,
-                "has no token_counts",
-                "write it with `qupsample priors CONFIG -o FILE` (or olmix priors compute)",
-            )
+            "has no token_counts",
+            where=where,
+            field=field,
+            fix="write it with `qupsample priors CONFIG -o FILE` (or olmix priors compute)",
         )
     return dict(validate(block, Priors, where, field).token_counts)
 
@@ -457,8 +451,8 @@ def _check_form(document: Mapping[str, Any], model: type[BaseModel], where: str)
     try:
         model.model_validate(document)
     except ValidationError as exc:
-        message = validation_message(where, exc, model)
-        raise SpecError(f"cannot write the {model.__name__}: {message}") from None
+        error = validation_error(SpecError, where, exc, model)
+        raise error.within(f"cannot write the {model.__name__}") from None
 
 
 __all__ = [

@@ -10,7 +10,7 @@ from typing import Any
 
 from qupsample.counts import Counting
 from qupsample.dialects import ConfigInput
-from qupsample.errors import Hint, UserError, located
+from qupsample.errors import Hint, UserError
 from qupsample.resolve import Mix, PriorsInput, priors_counts, resolve
 from qupsample.specs import Project, ProjectInput, only_family, open_project
 
@@ -77,13 +77,10 @@ def _resolve(config: ConfigInput, tokens: bool, counting: Counting, project: Pro
     mix = resolve(config, root=project, weights_only=not tokens, **counting.as_kwargs())
     if mix.needs_counts:
         raise UserError(
-            located(
-                str(config) if isinstance(config, str | Path) else mix.name,
-                None,
-                f"weights need token counts ({', '.join(mix.needs_counts[:3])}, ...)",
-            ),
+            f"weights need token counts ({', '.join(mix.needs_counts[:3])}, ...)",
             Hint("pass {}", "--priors FILE", 'priors="FILE"'),
             Hint("or drop {} to compare them", "--offline", "offline=True"),
+            where=str(config) if isinstance(config, str | Path) else mix.name,
         )
     return mix
 

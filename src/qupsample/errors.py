@@ -7,6 +7,7 @@ else that escapes is a bug.
 
 from __future__ import annotations
 
+import copy
 import re
 import reprlib
 from collections.abc import Collection, Sequence
@@ -85,16 +86,30 @@ INTERRUPTED = 130
 class QupsampleError(Exception):
     """Root of qupsample's exceptions: one line that never shows URL credentials.
 
-    `hints` name options; they are shown where those options exist (`render`).
+    An error is data: `where` (a file, a config, a URL), `field` (dotted, within it),
+    `what` went wrong and how to `fix` it, and `hints` that name options (shown where
+    those options exist, see `render`). `message` formats them, in this one place, as
+    `where: field: what — fix`. Code adds context with `within` and `with_hints`, never
+    by editing or searching the message.
     """
 
     exit_code = 70
 
-    def __init__(self, message: str, *hints: Hint) -> None:
-        message = redact(message)
-        super().__init__(message)
-        self.message = message
-        self.hints = hints
+    def __init__(
+        self,
+        what: str,
+        *hints: Hint,
+        where: str | None = None,
+        field: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.what, self.where, self.field, self.fix, self.hints = what, where, field, fix, hints
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        """The one line: `where: field: what — fix`, with URL secrets hidden."""
+        return redact(located(self.where, self.field, self.what, self.fix))
 
     def __str__(self) -> str:
         return self.render(None)
@@ -104,23 +119,39 @@ class QupsampleError(Exception):
         shown = [text for hint in self.hints if (text := hint.render(options)) is not None]
         if not shown:
             return self.message
-        return self.message + ("; " if " — " in self.message else " — ") + "; ".join(shown)
+        return self.message + ("; " if self.fix else " — ") + "; ".join(shown)
+
+    def within(self, where: str, what_suffix: str = "") -> Self:
+        """The same error inside `where` (a config, an input): `where: <its where>: ...`."""
+        inner = self.where if self.where not in (None, where) else None
+        where = where if inner is None else f"{where}: {inner}"
+        return self._copy(where=where, what=self.what + what_suffix)
+
+    def with_hints(self, *hints: Hint) -> Self:
+        """The same error with more hints."""
+        return self._copy(hints=(*self.hints, *hints))
+
+    def _copy(self, **changes: object) -> Self:
+        error = copy.copy(self)
+        error.__dict__.update(changes)
+        error.args = (error.message,)
+        return error
 
 
 class UserError(QupsampleError):
     """Something the user can fix: the message says where, what, and how.
 
-    `field` (dotted) and `line` (1-based) say where in its file, when known: a linter
-    points there.
+    `line` (1-based) says where in its file, when known: a linter points there.
     """
 
     exit_code = 2
-    field: str | None = None
     line: int | None = None
 
     def at(self, field: str | None = None, line: int | None = None) -> Self:
         """This error, located at `field` or `line` of its file."""
-        self.field, self.line = field, line
+        if field is not None:
+            self.field = field
+        self.line = line
         return self
 
 
@@ -146,11 +177,9 @@ class InfeasibleMixError(QupsampleError):
     exit_code = 3
 
 
-def located(where: str, field: str | None, what: str, fix: str | None = None) -> str:
+def located(where: str | None, field: str | None, what: str, fix: str | None = None) -> str:
     """Format a user-facing message as `where: field: what — fix`."""
-    parts = [where]
-    if field:
-        parts.append(field)
+    parts = [part for part in (where, field) if part]
     parts.append(what)
     message = ": ".join(parts)
     return f"{message} — {fix}" if fix else message

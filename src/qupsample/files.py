@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from qupsample.errors import UserError, located
+from qupsample.errors import UserError
 
 
 def replace_atomically(path: Path, content: str | bytes, executable: bool = False) -> None:
@@ -45,5 +45,5 @@ def write_atomic(path: Path, content: str | bytes, executable: bool = False) -> 
     except OSError as exc:
         # A path the user chose that cannot be written is theirs to fix, not a bug.
         raise UserError(
-            located(str(path), None, f"cannot write: {exc.strerror or exc}", "choose another path")
+            f"cannot write: {exc.strerror or exc}", where=str(path), fix="choose another path"
         ) from None

@@ -14,7 +14,7 @@ from typing import Any
 
 from qupsample.build import OUTPUT_DIR, Target, apply_overrides
 from qupsample.counts import Counting
-from qupsample.errors import Hint, UserError, located
+from qupsample.errors import Hint, UserError
 from qupsample.files import write_atomic
 from qupsample.mixblock import rounding_note
 from qupsample.renderer import find_template, render_target, render_template, uses_document
@@ -100,10 +100,10 @@ def sweep_variants(
     """One variant per value of `key`, each in its own sub-folder `KEY-VALUE`."""
     if not values or any(not v for v in values):
         raise UserError(
-            located(where, key, "needs values", "e.g. --sweep chinchilla_multiple=0.5,1,2")
+            "needs values", where=where, field=key, fix="e.g. --sweep chinchilla_multiple=0.5,1,2"
         )
     if len(set(values)) != len(values):
-        raise UserError(located(where, key, "a value is listed twice"))
+        raise UserError("a value is listed twice", where=where, field=key)
     variants = []
     for value in values:
         settings, data_root = apply_overrides(
@@ -375,31 +375,27 @@ def _output_folder(
     """Where generate writes: `out`, else the project's generated/ (never built-in specs)."""
     if out is None and project.builtin:
         raise UserError(
-            located(
-                "generate",
-                None,
-                f"no qupsample project at or above {Path.cwd()} (only the built-in specs),"
-                " and generate never writes into them",
-                "run `qupsample init` to start a project here",
-            ),
+            f"no qupsample project at or above {Path.cwd()} (only the built-in specs),"
+            " and generate never writes into them",
             Hint("or pass {}", "--out DIR", 'out="DIR"'),
+            where="generate",
+            fix="run `qupsample init` to start a project here",
         )
     if out is None and sweep is not None:
         raise UserError(
-            located(
-                "generate --sweep",
-                sweep[0],
-                f"a sweep in {OUTPUT_DIR}/ must be declared, so that `generate --check` sees it",
-                f"declare it in the family spec (`sweeps: {{{sweep[0]}: [V1, V2]}}`:"
-                f" `generate` then writes it to {OUTPUT_DIR}/{SWEEP_DIR}/)",
-            ),
+            f"a sweep in {OUTPUT_DIR}/ must be declared, so that `generate --check` sees it",
             Hint("or write this one elsewhere with {}", "--out DIR", 'out="DIR"'),
+            where="generate --sweep",
+            field=sweep[0],
+            fix=f"declare it in the family spec (`sweeps: {{{sweep[0]}: [V1, V2]}}`:"
+            f" `generate` then writes it to {OUTPUT_DIR}/{SWEEP_DIR}/)",
         )
     folder = Path(out) if out is not None else project.root / OUTPUT_DIR
     if folder.exists() and not folder.is_dir():
         raise UserError(
-            located(str(folder), None, "is not a folder"),
+            "is not a folder",
             Hint("pass a folder with {}", "--out DIR", 'out="DIR"'),
+            where=str(folder),
         )
     return folder
 
@@ -463,13 +459,10 @@ def _inside(folder: Path, relative: str) -> None:
         if current.is_symlink() or (current.exists() and not current.is_dir()):
             what = "is a symbolic link" if current.is_symlink() else "is not a folder"
             raise UserError(
-                located(
-                    str(current),
-                    None,
-                    f"{what}; generate writes only inside {folder}",
-                    "remove it, or generate elsewhere",
-                ),
+                f"{what}; generate writes only inside {folder}",
                 Hint("or pass another {}", "--out DIR", 'out="DIR"'),
+                where=str(current),
+                fix="remove it, or generate elsewhere",
             )
 
 

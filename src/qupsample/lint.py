@@ -24,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from qupsample.dialects import Dialect, OlmixConfig, detect_dialect, read_config
-from qupsample.errors import UserError, WeightError, located
+from qupsample.errors import UserError, WeightError
 from qupsample.olmixmodels import ExperimentConfig, GenerationConfig, LaunchConfig, Priors
 from qupsample.resolve import PriorsInput, priors_counts, resolve
 from qupsample.rules import RULES, Finding, Node, key_name, over_repetition
@@ -103,7 +103,7 @@ class LintResult:
     def render(self, format_: str) -> str:
         """The findings in one of `FORMATS`."""
         if format_ not in FORMATS:
-            raise UserError(located("--format", None, f"unknown format {format_!r}"))
+            raise UserError(f"unknown format {format_!r}", where="--format")
         return str(getattr(self, format_)())
 
     def summary(self) -> str:
@@ -156,12 +156,9 @@ def _codes(items: Iterable[str], option: str) -> set[str]:
         matched = {code for code in RULES if code.startswith(item)} if item else set()
         if not matched:
             raise UserError(
-                located(
-                    option,
-                    None,
-                    f"no rule code starts with {item!r}",
-                    "codes are F, M, T, P and R followed by 3 digits (docs/lint.md)",
-                )
+                f"no rule code starts with {item!r}",
+                where=option,
+                fix="codes are F, M, T, P and R followed by 3 digits (docs/lint.md)",
             )
         codes |= matched
     return codes
@@ -183,7 +180,7 @@ def config_files(paths: Sequence[str | Path]) -> list[tuple[Path, bool]]:
             files[path] = True
         else:
             raise UserError(
-                located(str(given), None, "no such file or folder", "pass config files or folders")
+                "no such file or folder", where=str(given), fix="pass config files or folders"
             )
     return sorted(files.items())
 
@@ -309,14 +306,12 @@ def _resolved(
 
 
 def _error_finding(code: str, exc: UserError, where: str) -> Finding:
-    """A user error as a finding: its message, less the file's name, and its field."""
-    message = exc.message.removeprefix(f"{where}: ")
-    if exc.line is not None:
-        message = message.removeprefix(f"{where}:{exc.line}: ")
-    if exc.field:
-        message = message.removeprefix(f"{exc.field}: ")
-    what, _, fix = message.partition(" — ")
-    return Finding(code, where, exc.field, what, fix or None)
+    """A user error as a finding: its field, what and fix, read from the error's data."""
+    inner = exc.where if exc.where not in (None, where) else None
+    if inner is not None and inner.startswith(f"{where}:"):
+        inner = None  # the file with a line number (`file:12`): the line says it
+    what = f"{inner}: {exc.what}" if inner else exc.what
+    return Finding(code, where, exc.field, what, exc.fix)
 
 
 def _duplicates(root: yaml.Node | None, where: str) -> list[LintFinding]:

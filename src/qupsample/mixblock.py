@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qupsample.errors import SpecError, WeightError, located, short_repr
+from qupsample.errors import SpecError, WeightError, short_repr
 from qupsample.weights import Entry, LeafShare, check_tree, round_group, walk_leaves
 from qupsample.yamltext import yaml_block
 
@@ -83,18 +83,15 @@ def olmix_mix(
     for share in leaves:
         if share.weight is None:
             raise WeightError(
-                located(
-                    share.leaf,
-                    None,
-                    "weight is unknown without token counts",
-                    "resolve the shares with token counts before writing the mix block",
-                )
+                "weight is unknown without token counts",
+                where=share.leaf,
+                fix="resolve the shares with token counts before writing the mix block",
             )
     nodes = _share_tree(entries, iter(leaves))
     total = math.fsum(node.share for node in nodes)
     if total <= 0:
         raise WeightError(
-            located("mix", None, "every share is 0", "give at least one source a positive weight")
+            "every share is 0", where="mix", fix="give at least one source a positive weight"
         )
     return _mix_group(nodes, total, (), decimals, keep_zero)
 
@@ -133,13 +130,13 @@ def flatten_mix(mix: Any, where: str = "mix") -> dict[str, MixLeaf]:
     """
     if not isinstance(mix, Mapping):
         raise SpecError(
-            located(where, "mix", "must be a mapping of names to weights or nested entries")
+            "must be a mapping of names to weights or nested entries", where=where, field="mix"
         ).at("mix")
     out: dict[str, MixLeaf] = {}
     for name, leaf in _flatten(mix, (), 1.0, None, where):
         if name in out:
             raise SpecError(
-                located(where, f"mix.{name}", "names one leaf twice", "keep one of the two")
+                "names one leaf twice", where=where, field=f"mix.{name}", fix="keep one of the two"
             ).at(f"mix.{name}")
         out[name] = leaf
     return out
@@ -160,7 +157,7 @@ def _number(value: Any, where: str, field: str, positive: bool) -> float:
     if not ok:
         bound = "> 0" if positive else ">= 0"
         what = f"must be a finite number {bound}, got {short_repr(value)}"
-        raise SpecError(located(where, field, what)).at(field)
+        raise SpecError(what, where=where, field=field).at(field)
     return number
 
 
@@ -169,12 +166,10 @@ def _product(weight: float, own: float, where: str, field: str) -> float:
     share = weight * own
     if not math.isfinite(share):
         raise SpecError(
-            located(
-                where,
-                field,
-                "the product of the weights along the path overflows",
-                "weights are shares within their parent (at most 1)",
-            )
+            "the product of the weights along the path overflows",
+            where=where,
+            field=field,
+            fix="weights are shares within their parent (at most 1)",
         ).at(field)
     return share
 
@@ -189,24 +184,25 @@ def _flatten(
     for key, value in node.items():
         if not prefix and key in RESERVED_KEYS:
             raise SpecError(
-                located(where, f"mix.{key}", "the mix itself has no weight", "nest it under a name")
+                "the mix itself has no weight",
+                where=where,
+                field=f"mix.{key}",
+                fix="nest it under a name",
             ).at(f"mix.{key}")
         if prefix and key in RESERVED_KEYS:
             continue
         if not isinstance(key, str) or not key or any(not part for part in key.split(":")):
             raise SpecError(
-                located(
-                    where,
-                    "mix",
-                    f"bad name {short_repr(key)}",
-                    "use names like source:topic:bucket",
-                )
+                f"bad name {short_repr(key)}",
+                where=where,
+                field="mix",
+                fix="use names like source:topic:bucket",
             ).at("mix")
         path = (*prefix, *key.split(":"))
         field = "mix." + ".".join(path)
         if len(path) > _MAX_DEPTH:
             what = f"nested deeper than {_MAX_DEPTH} levels"
-            raise SpecError(located(where, field, what)).at(field)
+            raise SpecError(what, where=where, field=field).at(field)
         if not isinstance(value, Mapping):
             share = _product(weight, _number(value, where, field, positive=False), where, field)
             yield ":".join(path), MixLeaf(share, factor)
@@ -279,12 +275,9 @@ def _mix_group(
         name = node.entry.name
         if name in RESERVED_KEYS:
             raise WeightError(
-                located(
-                    ":".join((*prefix, name)),
-                    None,
-                    "is a reserved key of the mix block",
-                    "rename the entry",
-                )
+                "is a reserved key of the mix block",
+                where=":".join((*prefix, name)),
+                fix="rename the entry",
             )
         body: dict[str, Any] = {"weight": units.get(id(node), 0) / scale}
         if node.leaf is not None:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qupsample.errors import UserError, located, shown_names
+from qupsample.errors import UserError, shown_names
 from qupsample.files import write_atomic
 
 if TYPE_CHECKING:
@@ -155,26 +155,20 @@ def plot_mixes(
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise UserError(
-            located(
-                str(path),
-                None,
-                f"unsupported picture format {path.suffix or '(no suffix)'!r}",
-                f"use one of {', '.join(SUFFIXES)}",
-            )
+            f"unsupported picture format {path.suffix or '(no suffix)'!r}",
+            where=str(path),
+            fix=f"use one of {', '.join(SUFFIXES)}",
         )
     if not mixes:
-        raise UserError(located("plot", None, "no mixes to plot", "pass at least one config"))
+        raise UserError("no mixes to plot", where="plot", fix="pass at least one config")
     for mix in mixes:
         unknown = mix.needs_counts
         if unknown:
             shown = shown_names(unknown, 5)
             raise UserError(
-                located(
-                    mix.name,
-                    None,
-                    f"{len(unknown)} leaf weight(s) unknown (resolved offline): {shown}",
-                    "resolve with token counts (not offline) before plotting",
-                )
+                f"{len(unknown)} leaf weight(s) unknown (resolved offline): {shown}",
+                where=mix.name,
+                fix="resolve with token counts (not offline) before plotting",
             )
     require_matplotlib()
     from matplotlib import rc_context

@@ -71,20 +71,11 @@ def compute_priors(
             warnings=warnings,
         )
     except StorageError as exc:
-        message = exc.message
-        # Storage errors start with `GLOB: `; the separator keeps a glob that another
-        # leaf's glob merely prefixes (`*.npy` and `*.npyy`) from taking the blame.
-        leaf = next(
-            (
-                name
-                for name, entry in leaves
-                if any(message.startswith(f"{p}: ") for p in entry.paths)
-            ),
-            None,
-        )
+        # A storage error names the glob that failed: say whose leaf it is.
+        leaf = next((name for name, entry in leaves if exc.where in entry.paths), None)
         if leaf is None:
             raise
-        raise StorageError(f"{loaded.where}: leaf {leaf}: {message}", *exc.hints) from None
+        raise exc.within(f"{loaded.where}: leaf {leaf}") from None
     return {
         name: sum(counts[path].tokens for path in entry.paths)
         for name, entry in sorted(leaves, key=lambda item: item[0])

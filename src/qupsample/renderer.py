@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from qupsample.build import Target, apply_overrides, build_config, find_target
 from qupsample.counts import Counting
 from qupsample.dialects import launch_document, read_config
-from qupsample.errors import RenderError, located
+from qupsample.errors import RenderError
 from qupsample.files import write_atomic
 from qupsample.mixblock import rounding_note
 from qupsample.olmixmodels import ExperimentConfig
@@ -35,7 +35,7 @@ from qupsample.resolve import PriorsInput, config_findings, mix_tree
 from qupsample.specmodels import Budget, Settings, vigintile_label
 from qupsample.specs import Project, ProjectInput, load_eval_suite, load_project, suggest
 from qupsample.tables import human_count
-from qupsample.yamlfiles import parse_yaml, validation_message
+from qupsample.yamlfiles import parse_yaml, validation_error
 from qupsample.yamltext import comment_text, yaml_block, yaml_quoted, yaml_scalar
 
 # Templates that are gone, and what replaces them.
@@ -73,15 +73,13 @@ def _template_errors(name: str) -> Iterator[None]:
     try:
         yield
     except jinja2.TemplateSyntaxError as exc:
-        raise RenderError(
-            located(f"{where}:{exc.lineno}", None, exc.message or "syntax error")
-        ) from None
+        raise RenderError(exc.message or "syntax error", where=f"{where}:{exc.lineno}") from None
     except jinja2.UndefinedError as exc:
         raise RenderError(
-            located(where, None, str(exc), "fix the template or the variable name")
+            str(exc), where=where, fix="fix the template or the variable name"
         ) from None
     except jinja2.TemplateNotFound as exc:
-        raise RenderError(located(f"templates/{exc.name}", None, "template not found")) from None
+        raise RenderError("template not found", where=f"templates/{exc.name}") from None
 
 
 def render_template(project: Project, name: str, context: Mapping[str, Any]) -> str:
@@ -97,34 +95,30 @@ def _check_rendered(text: str, expected: ExperimentConfig, where: str) -> None:
     try:
         parsed = ExperimentConfig.model_validate(data)
     except (ValidationError, TypeError) as exc:
-        detail = (
-            validation_message(where, exc, ExperimentConfig)
+        error = (
+            validation_error(RenderError, where, exc, ExperimentConfig)
             if isinstance(exc, ValidationError)
-            else located(where, None, "not a mapping")
+            else RenderError("not a mapping", where=where)
         )
-        raise RenderError(f"rendered config is invalid: {detail}") from None
+        raise error.within("rendered config is invalid") from None
     for field in type(expected).model_fields:
         want, got = getattr(expected, field), getattr(parsed, field)
         if want is not None and want != got:
             raise RenderError(
-                located(
-                    where,
-                    field,
-                    "the rendered config does not match the specs",
-                    "the template must write every field of `config` unchanged",
-                )
+                "the rendered config does not match the specs",
+                where=where,
+                field=field,
+                fix="the template must write every field of `config` unchanged",
             )
     # Top-level keys pass through the model, so a key the specs did not write means
     # something (a name or path in a comment, say) broke out of its scalar.
     extra = sorted(set(parsed.model_extra or {}) - set(expected.model_extra or {}))
     if extra:
         raise RenderError(
-            located(
-                where,
-                str(extra[0]),
-                "the rendered config has a key the specs do not",
-                "write every value through the `yaml`, `q` or `text` filter",
-            )
+            "the rendered config has a key the specs do not",
+            where=where,
+            field=str(extra[0]),
+            fix="write every value through the `yaml`, `q` or `text` filter",
         )
 
 
@@ -133,19 +127,17 @@ def find_template(project: Project, name: str) -> str:
     stem = name.removesuffix(".j2").removesuffix(".yaml")
     if stem in RETIRED_TEMPLATES:
         raise RenderError(
-            located(
-                "--template",
-                name,
-                "retired: no olmix version reads a flat config with a mix: block",
-                f"use --template {RETIRED_TEMPLATES[stem]} (current olmix's launch config)",
-            )
+            "retired: no olmix version reads a flat config with a mix: block",
+            where="--template",
+            field=name,
+            fix=f"use --template {RETIRED_TEMPLATES[stem]} (current olmix's launch config)",
         )
     for candidate in (name, f"{name}.yaml.j2", f"{name}.j2"):
         if "/" not in candidate and (project.templates / candidate).is_file():
             return candidate
     known = sorted(p.name for p in project.templates.glob("*.yaml.j2"))
     raise RenderError(
-        located("--template", name, "no such template in templates/", suggest(name, known))
+        "no such template in templates/", where="--template", field=name, fix=suggest(name, known)
     )
 
 
@@ -166,12 +158,9 @@ def _variables(env: jinja2.Environment, source: str) -> frozenset[str]:
 def _check_document(text: str, document: Mapping[str, Any], where: str) -> None:
     if parse_yaml(text, where) != document:
         raise RenderError(
-            located(
-                where,
-                None,
-                "the rendered config does not match the specs",
-                "the template must write `document` unchanged, after comments only",
-            )
+            "the rendered config does not match the specs",
+            where=where,
+            fix="the template must write `document` unchanged, after comments only",
         )
 
 

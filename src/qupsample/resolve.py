@@ -38,7 +38,6 @@ from qupsample.errors import (
     StorageError,
     UserError,
     WeightError,
-    located,
     shown_names,
 )
 from qupsample.mix import LeafRow, Mix, PathRow
@@ -100,27 +99,23 @@ def config_budget(config: ExperimentConfig, proxies: Proxies, where: str | None 
     if proxy is None or proxy not in proxies.proxy_models:
         what = "has no proxy_model_id" if proxy is None else f"unknown proxy model {proxy!r}"
         raise UserError(
-            located(
-                where,
-                "proxy_model_id",
-                what,
-                f"known proxies: {', '.join(proxies.proxy_models)}",
-            ),
+            what,
             Hint("or pass {}", "--training-tokens N", "training_tokens=N"),
+            where=where,
+            field="proxy_model_id",
+            fix=f"known proxies: {', '.join(proxies.proxy_models)}",
         )
     multiple = config.chinchilla_multiple if config.chinchilla_multiple is not None else 1
     budget = proxies.budget(proxy, multiple, config.tokenizer)
     if budget.tokens <= 0:
         raise UserError(
-            located(
-                where,
-                "chinchilla_multiple",
-                f"{multiple!r} x {proxies.tokens_per_parameter} x"
-                f" {budget.parameters or budget.nominal_parameters:,} parameters rounds to 0"
-                " training tokens",
-                "give a larger chinchilla_multiple",
-            ),
+            f"{multiple!r} x {proxies.tokens_per_parameter} x"
+            f" {budget.parameters or budget.nominal_parameters:,} parameters rounds to 0"
+            " training tokens",
             Hint("or pass {}", "--training-tokens N", "training_tokens=N"),
+            where=where,
+            field="chinchilla_multiple",
+            fix="give a larger chinchilla_multiple",
         )
     return budget
 
@@ -262,9 +257,7 @@ def _budget(
     if given is not None:
         if not 0 < given <= MAX_TOKENS:
             raise UserError(
-                located(
-                    "training_tokens", None, f"must be between 1 and {MAX_TOKENS:.0e}, got {given}"
-                )
+                f"must be between 1 and {MAX_TOKENS:.0e}, got {given}", where="training_tokens"
             )
         return given
     if loaded.max_tokens is not None:
@@ -346,7 +339,7 @@ def _shares(
         )
     except WeightError as exc:
         # The weight maths names leaves; say which config they belong to.
-        raise WeightError(f"{loaded.where}: {exc.message}", *exc.hints) from None
+        raise exc.within(loaded.where) from None
     findings += mix_findings(loaded, entries, flat_mix, leaf_counts)
     return shares
 
@@ -387,13 +380,11 @@ def _require_counted(
     unknown = [s.leaf for s in shares if s.weight is None and s.leaf not in leaf_counts]
     if unknown:
         raise UserError(
-            located(
-                where,
-                "priors",
-                f"no token count for {shown_names(unknown)}",
-                "count it with `qupsample priors CONFIG -o FILE` (or qupsample.priors)",
-            ),
+            f"no token count for {shown_names(unknown)}",
             Hint("or drop {} to list storage", "--offline", "offline=True"),
+            where=where,
+            field="priors",
+            fix="count it with `qupsample priors CONFIG -o FILE` (or qupsample.priors)",
         )
 
 
@@ -407,13 +398,11 @@ def _rows(
         requested = None if share.weight is None else share.weight * budget
         if requested is not None and not math.isfinite(requested):
             raise UserError(
-                located(
-                    where,
-                    share.leaf,
-                    f"weight {share.weight!r} x {budget:,} training tokens is not a finite"
-                    " number of tokens",
-                    "leaf weights are shares of the mix: keep them between 0 and 1",
-                )
+                f"weight {share.weight!r} x {budget:,} training tokens is not a finite"
+                " number of tokens",
+                where=where,
+                field=share.leaf,
+                fix="leaf weights are shares of the mix: keep them between 0 and 1",
             )
         leaves.append(
             LeafRow(
@@ -491,13 +480,13 @@ def mix_tree(
         mix = resolve(config, root=project, weights_only=True, **counting.as_kwargs())
     except StorageError as exc:
         # Counts were needed and storage failed: a priors file is the way around it.
-        raise StorageError(exc.message, *exc.hints, _PRIORS_HINT) from None
+        raise exc.with_hints(_PRIORS_HINT) from None
     if mix.needs_counts:
         shown = shown_names(mix.needs_counts, 3)
         hints = [_PRIORS_HINT]
         if counting.offline:
             hints.append(Hint("or drop {} so storage is listed", "--offline", "offline=True"))
-        raise UserError(located(mix.name, "mix", f"needs token counts for {shown}"), *hints)
+        raise UserError(f"needs token counts for {shown}", *hints, where=mix.name, field="mix")
     return mix.to_olmix_mix(keep_zero=keep_zero)
 
 

@@ -6,7 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from qupsample.errors import UserError, located
+from qupsample.errors import UserError
 from qupsample.specs import SCHEMES_DIR, TEMPLATES_DIR, builtin_root
 
 MAKEFILE = """\
@@ -69,26 +69,21 @@ def init_project(folder: Path | str) -> list[Path]:
     """
     target = Path(folder)
     if target.exists() and not target.is_dir():
-        raise UserError(located(str(target), None, "is a file", "pass a folder for the project"))
+        raise UserError("is a file", where=str(target), fix="pass a folder for the project")
     names = [SCHEMES_DIR, TEMPLATES_DIR, "generated", *FILES]
     for name in names:
         if (target / name).exists() or (target / name).is_symlink():
             raise UserError(
-                located(
-                    str(target / name),
-                    None,
-                    "already exists; init never overwrites a project",
-                    "choose an empty folder, e.g. `qupsample init my-experiments`",
-                )
+                "already exists; init never overwrites a project",
+                where=str(target / name),
+                fix="choose an empty folder, e.g. `qupsample init my-experiments`",
             )
     source = builtin_root()
     try:
         target.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(dir=target, prefix=".qupsample-init-"))
     except OSError as exc:
-        raise UserError(
-            located(str(target), None, f"cannot create: {exc.strerror or exc}")
-        ) from None
+        raise UserError(f"cannot create: {exc.strerror or exc}", where=str(target)) from None
     created: list[Path] = []
     try:
         for name in (SCHEMES_DIR, TEMPLATES_DIR):
@@ -101,9 +96,7 @@ def init_project(folder: Path | str) -> list[Path]:
             (stage / name).rename(target / name)
             created.append(target / name)
     except OSError as exc:
-        raise UserError(
-            located(str(target), None, f"cannot write: {exc.strerror or exc}")
-        ) from None
+        raise UserError(f"cannot write: {exc.strerror or exc}", where=str(target)) from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return created

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from qupsample.errors import Hint, SpecError, located, shown_names
+from qupsample.errors import Hint, SpecError, shown_names
 from qupsample.specmodels import (
     EvalSuite,
     Family,
@@ -183,13 +183,10 @@ def locate_root(root: Path | str | None = None, start: Path | None = None) -> tu
         folder = Path(root)
         if not _is_root(folder):
             raise SpecError(
-                located(
-                    str(folder),
-                    None,
-                    "has no schemes/ and templates/ folders",
-                    "create them with `qupsample init DIR`",
-                ),
+                "has no schemes/ and templates/ folders",
                 Hint("or pass the folder that holds them with {}", "--root DIR", 'root="DIR"'),
+                where=str(folder),
+                fix="create them with `qupsample init DIR`",
             )
         return folder, False
     here = (start or Path.cwd()).resolve()
@@ -221,14 +218,11 @@ def _check_clean_name(path: Path, where: str) -> None:
     if clean_name(path.stem):
         return
     raise SpecError(
-        located(
-            where,
-            None,
-            f"the name {path.stem!r} is not a clean identifier, and it goes into generated"
-            " config names and paths",
-            f"rename the file to {cleaned_name(path.stem) + path.suffix!r}"
-            " (letters, digits, '_' and '-' only)",
-        )
+        f"the name {path.stem!r} is not a clean identifier, and it goes into generated"
+        " config names and paths",
+        where=where,
+        fix=f"rename the file to {cleaned_name(path.stem) + path.suffix!r}"
+        " (letters, digits, '_' and '-' only)",
     )
 
 
@@ -247,12 +241,10 @@ def _members(
     files = _spec_files(project.root / SCHEMES_DIR, pattern)
     if not files:
         raise SpecError(
-            located(
-                family.file,
-                field,
-                f"{pattern!r} matches no files under {SCHEMES_DIR}/",
-                "fix the pattern or add a spec file",
-            )
+            f"{pattern!r} matches no files under {SCHEMES_DIR}/",
+            where=family.file,
+            field=field,
+            fix="fix the pattern or add a spec file",
         )
     members: dict[str, Loaded[M]] = {}
     for file in files:
@@ -261,13 +253,11 @@ def _members(
         loaded: Loaded[M] = seen[file]
         if loaded.name in members:
             raise SpecError(
-                located(
-                    family.file,
-                    field,
-                    f"two files are named {loaded.name!r}: {members[loaded.name].file}"
-                    f" and {loaded.file}",
-                    "rename one",
-                )
+                f"two files are named {loaded.name!r}: {members[loaded.name].file}"
+                f" and {loaded.file}",
+                where=family.file,
+                field=field,
+                fix="rename one",
             )
         members[loaded.name] = loaded
     return members
@@ -284,12 +274,10 @@ def _resolve_scheme(scheme: Loaded[Scheme], layout: Layout, layout_file: str) ->
         if bucket.vigintiles is None:
             if name not in layout.buckets:
                 raise SpecError(
-                    located(
-                        scheme.file,
-                        f"buckets.{name}",
-                        f"no vigintiles, and {layout_file} has no bucket {name!r}",
-                        f"give `vigintiles: [...]`, or {suggest(name, layout.buckets, 'known')}",
-                    )
+                    f"no vigintiles, and {layout_file} has no bucket {name!r}",
+                    where=scheme.file,
+                    field=f"buckets.{name}",
+                    fix=f"give `vigintiles: [...]`, or {suggest(name, layout.buckets, 'known')}",
                 )
             data["vigintiles"] = layout.buckets[name]
         buckets[name] = data
@@ -320,7 +308,7 @@ def _check_description(file: str, scheme: Scheme) -> None:
                 if bucket is None
                 else f"says {label}={number}, but buckets.{name}.weight is {bucket.weight}"
             )
-        raise SpecError(located(file, "description", what, "make them agree"))
+        raise SpecError(what, where=file, field="description", fix="make them agree")
 
 
 def _check_scheme(scheme: Loaded[Scheme], layout: Layout, layout_file: str) -> None:
@@ -334,7 +322,7 @@ def _check_scheme(scheme: Loaded[Scheme], layout: Layout, layout_file: str) -> N
             else:
                 what = f"vigintile {vigintile} is outside {numbering.first}-{numbering.last}"
             raise SpecError(
-                located(scheme.file, f"buckets.{name}.vigintiles", what, "remove or fix it")
+                what, where=scheme.file, field=f"buckets.{name}.vigintiles", fix="remove or fix it"
             )
 
 
@@ -342,43 +330,35 @@ def _check_profile(profile: Loaded[Profile], layout: Layout, layout_file: str) -
     for name, source in profile.spec.sources.items():
         if name not in layout.sources:
             raise SpecError(
-                located(
-                    profile.file,
-                    f"sources.{name}",
-                    "unknown source",
-                    suggest(name, layout.sources, f"known sources ({layout_file})", ordered=True),
-                )
+                "unknown source",
+                where=profile.file,
+                field=f"sources.{name}",
+                fix=suggest(name, layout.sources, f"known sources ({layout_file})", ordered=True),
             )
         by_topic = "topic" in placeholders(layout.sources[name])
         if by_topic and not source.topics:
             raise SpecError(
-                located(
-                    profile.file,
-                    f"sources.{name}",
-                    "needs topics",
-                    f"its path pattern in {layout_file} has {{topic}}; list topic weights",
-                )
+                "needs topics",
+                where=profile.file,
+                field=f"sources.{name}",
+                fix=f"its path pattern in {layout_file} has {{topic}}; list topic weights",
             )
         if not by_topic and source.topics:
             raise SpecError(
-                located(
-                    profile.file,
-                    f"sources.{name}.topics",
-                    "this source has no topics",
-                    f"its path pattern in {layout_file} has no {{topic}}; remove `topics`",
-                )
+                "this source has no topics",
+                where=profile.file,
+                field=f"sources.{name}.topics",
+                fix=f"its path pattern in {layout_file} has no {{topic}}; remove `topics`",
             )
         known = layout.topics.get(name)
         for topic in source.topics or ():
             if known is not None and topic not in known:
                 raise SpecError(
-                    located(
-                        profile.file,
-                        f"sources.{name}.topics.{topic}",
-                        "unknown topic",
-                        suggest(topic, known, f"{name}'s topics ({layout_file})", ordered=True)
-                        + "; a new one is a line in its `topics:`",
-                    )
+                    "unknown topic",
+                    where=profile.file,
+                    field=f"sources.{name}.topics.{topic}",
+                    fix=suggest(topic, known, f"{name}'s topics ({layout_file})", ordered=True)
+                    + "; a new one is a line in its `topics:`",
                 )
 
 
@@ -396,12 +376,9 @@ def _load_specs(project: Project) -> Specs:
     family_files = _spec_files(specs / "families", "*.yaml")
     if not family_files:
         raise SpecError(
-            located(
-                project.shown(specs / "families"),
-                None,
-                "no family specs (*.yaml)",
-                "add one, e.g. families/quality_upsampling.yaml",
-            )
+            "no family specs (*.yaml)",
+            where=project.shown(specs / "families"),
+            fix="add one, e.g. families/quality_upsampling.yaml",
         )
     seen: dict[Path, Any] = {}
     families: dict[str, FamilySpecs] = {}
@@ -432,21 +409,17 @@ def _check_outputs(family: Loaded[Family], outputs: dict[str, str]) -> None:
         for other, owner in outputs.items():
             if _nested(form.output, other):
                 raise SpecError(
-                    located(
-                        family.file,
-                        "output",
-                        f"{form.output!r} and {other!r} ({owner}) nest",
-                        "give each family and form an output folder of its own, side by side",
-                    )
+                    f"{form.output!r} and {other!r} ({owner}) nest",
+                    where=family.file,
+                    field="output",
+                    fix="give each family and form an output folder of its own, side by side",
                 )
         if form.output in outputs:
             raise SpecError(
-                located(
-                    family.file,
-                    "output",
-                    f"{form.output!r} is also an output of {outputs[form.output]}",
-                    "give each family and form its own output folder",
-                )
+                f"{form.output!r} is also an output of {outputs[form.output]}",
+                where=family.file,
+                field="output",
+                fix="give each family and form its own output folder",
             )
         outputs[form.output] = family.file
 
@@ -458,12 +431,10 @@ def _check_templates(family: Loaded[Family], templates: Path) -> None:
             if not (templates / name).is_file():
                 field = template_field if index == 0 else f"also.{index - 1}.{template_field}"
                 raise SpecError(
-                    located(
-                        family.file,
-                        field,
-                        f"no template {name!r} in {TEMPLATES_DIR}/",
-                        "fix the name or add the template",
-                    )
+                    f"no template {name!r} in {TEMPLATES_DIR}/",
+                    where=family.file,
+                    field=field,
+                    fix="fix the name or add the template",
                 )
 
 
@@ -482,17 +453,15 @@ def check_proxy(proxies: Proxies, proxy: str, where: str, field: str) -> None:
     """A known proxy model, or one line naming the file, the field and the known ones."""
     if proxy not in proxies.proxy_models:
         raise SpecError(
-            located(
-                where,
-                field,
-                f"unknown proxy model {proxy!r}",
-                suggest(
-                    proxy,
-                    proxies.proxy_models,
-                    f"known ({SCHEMES_DIR}/{PROXIES_FILE})",
-                    ordered=True,
-                ),
-            )
+            f"unknown proxy model {proxy!r}",
+            where=where,
+            field=field,
+            fix=suggest(
+                proxy,
+                proxies.proxy_models,
+                f"known ({SCHEMES_DIR}/{PROXIES_FILE})",
+                ordered=True,
+            ),
         )
 
 
@@ -506,12 +475,9 @@ def load_eval_suite(project: Project, name: str) -> Loaded[EvalSuite]:
     if "/" in name or not path.is_file():
         known = sorted(p.stem for p in folder.glob("*.yaml"))
         raise SpecError(
-            located(
-                f"{SCHEMES_DIR}/{EVALS_DIR}/{name}.yaml",
-                None,
-                "no such eval suite",
-                suggest(name, known) if known else f"add one under {SCHEMES_DIR}/{EVALS_DIR}/",
-            )
+            "no such eval suite",
+            where=f"{SCHEMES_DIR}/{EVALS_DIR}/{name}.yaml",
+            fix=suggest(name, known) if known else f"add one under {SCHEMES_DIR}/{EVALS_DIR}/",
         )
     return load_spec(path, EvalSuite, project.shown(path))
 
@@ -522,9 +488,10 @@ def only_family(project: Project, family: str | None, where: str) -> Project:
         return project
     if family not in project.families:
         raise SpecError(
-            located(
-                where, f"family {family!r}", "unknown family", suggest(family, project.families)
-            )
+            "unknown family",
+            where=where,
+            field=f"family {family!r}",
+            fix=suggest(family, project.families),
         )
     return project.with_specs(families={family: project.families[family]})
 

@@ -30,7 +30,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from qupsample.errors import Hint, StorageError, UserError, located, short_repr
+from qupsample.errors import Hint, StorageError, UserError, short_repr
 
 _MAGIC = re.compile(r"[*?\[]")
 _LOCAL_PROTOCOLS = frozenset({"file", "local"})
@@ -98,11 +98,9 @@ def split_budget(
     attempts = values.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
     if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 100:
         raise UserError(
-            located(
-                "storage_options",
-                "max_attempts",
-                f"must be an int in 1..100, got {short_repr(attempts)}",
-            )
+            f"must be an int in 1..100, got {short_repr(attempts)}",
+            where="storage_options",
+            field="max_attempts",
         )
     numbers = {}
     for name, default, low in (
@@ -118,11 +116,9 @@ def split_budget(
         ):
             bound = "> 0" if low == 0 else ">= 0"
             raise UserError(
-                located(
-                    "storage_options",
-                    name,
-                    f"must be a finite number {bound}, got {short_repr(value)}",
-                )
+                f"must be a finite number {bound}, got {short_repr(value)}",
+                where="storage_options",
+                field=name,
             )
         numbers[name] = float(value)
     return Budget(attempts, numbers["deadline"], numbers["backoff_base"]), options
@@ -219,10 +215,10 @@ def count_tokens(
         except ImportError as error:
             # fsspec names the package that serves the protocol (gcsfs, adlfs, ...).
             raise StorageError(
-                located(glob, None, f"no filesystem for {protocol}://", str(error))
+                f"no filesystem for {protocol}://", where=glob, fix=str(error)
             ) from None
         except ValueError as error:
-            raise StorageError(located(glob, None, str(error), "check the URL")) from None
+            raise StorageError(str(error), where=glob, fix="check the URL") from None
         plans[glob] = _plan(glob, protocol, filesystems[protocol])
 
     tasks: dict[tuple[str, str, str], _Plan] = {}
@@ -271,7 +267,7 @@ class _Plan:
 def _protocol_of(glob: str) -> str:
     if "::" in glob:
         raise StorageError(
-            located(glob, None, "chained URLs are not supported", "give a plain path or URL")
+            "chained URLs are not supported", where=glob, fix="give a plain path or URL"
         )
     match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", glob)
     if match is None:
@@ -333,15 +329,12 @@ def _refuse_endpoint_credentials(glob: str, options: Mapping[str, Any]) -> None:
         return  # botocore names an invalid URL itself (redacted, like every message)
     if "@" in parts.netloc or parts.query:
         raise StorageError(
-            located(
-                glob,
-                None,
-                f"the endpoint URL {_redact_url(endpoint)} carries credentials"
-                " (user info or a query string)",
-                "put them in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile"
-                " (AWS_PROFILE), and give the endpoint as scheme://host:port",
-            ),
+            f"the endpoint URL {_redact_url(endpoint)} carries credentials"
+            " (user info or a query string)",
             _PROFILE,
+            where=glob,
+            fix="put them in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile"
+            " (AWS_PROFILE), and give the endpoint as scheme://host:port",
         )
 
 
@@ -387,7 +380,7 @@ def _plan(glob: str, protocol: str, fs: Any) -> _Plan:
     try:
         translated = glob_translate(path)
     except ValueError as error:  # e.g. `a**b`: `**` must be a whole path component
-        raise StorageError(located(glob, None, str(error), "fix the pattern")) from None
+        raise StorageError(str(error), where=glob, fix="fix the pattern") from None
     folder, _, name = path.rpartition("/")
     if not folder:
         folder = str(fs.root_marker)
@@ -621,14 +614,10 @@ def _count_matches(glob: str, plan: _Plan, entries: list[Listed], token_size: in
             obj = _object_display(glob, plan, name)
             raise StorageError(
                 _one_line(
-                    located(
-                        glob,
-                        None,
-                        f"object {obj} has {size} bytes, not a multiple of the token size "
-                        f"{token_size}",
-                        "check the tokenizer's dtype or remove the object",
-                    )
-                )
+                    f"object {obj} has {size} bytes, not a multiple of the token size {token_size}"
+                ),
+                where=glob,
+                fix="check the tokenizer's dtype or remove the object",
             )
         objects += 1
         total += size
@@ -638,7 +627,7 @@ def _count_matches(glob: str, plan: _Plan, entries: list[Listed], token_size: in
         else:
             what = f"matched no objects (listed {plan.display_folder})"
             fix = "check the path, the pattern and the bucket"
-        raise StorageError(_one_line(located(glob, None, what, fix)))
+        raise StorageError(_one_line(what), where=glob, fix=fix)
     return GlobCount(glob=glob, objects=objects, bytes=total, tokens=total // token_size)
 
 
@@ -701,107 +690,100 @@ def _error_code(error: BaseException) -> str | None:
 def _to_storage_error(
     glob: str, plan: _Plan, options: Mapping[str, Any], error: BaseException
 ) -> BaseException:
-    """Turn a listing failure into one StorageError line; unknown errors pass through."""
-    described = _describe(glob, plan, options, error)
+    """Turn a listing failure into one StorageError about `glob`; unknown errors pass
+    through."""
+    where = plan.display_folder
+    described = (
+        _describe_answer(where, error)
+        or _describe_connection(glob, where, options, error)
+        or _describe_os(plan, where, error)
+    )
     if described is None:
         return error
-    message, hints = described if isinstance(described, tuple) else (described, ())
-    return StorageError(_one_line(message), *hints)
+    what, fix, hints = described
+    return StorageError(_one_line(what), *hints, where=glob, fix=fix)
 
 
-def _describe(
-    glob: str, plan: _Plan, options: Mapping[str, Any], error: BaseException
-) -> str | tuple[str, tuple[Hint, ...]] | None:
-    """The message for a listing failure, with the hints that fix it (None: unknown)."""
-    where = plan.display_folder
-    is_s3 = plan.protocol in _S3_PROTOCOLS
-    retry = "retry later"
+# What went wrong, how to fix it, and the options that help.
+Described = tuple[str, str, tuple[Hint, ...]]
+_RETRY_LATER = "retry later"
+
+
+def _describe_answer(where: str, error: BaseException) -> Described | None:
+    """The deadline, throttling and 5xx answers (after every retry)."""
     if isinstance(error, DeadlineExpired):
-        return located(
-            glob,
-            None,
-            f"still listing {where} when the {error.seconds:g} s deadline expired",
-            "check the endpoint and the network (answers come too slowly)",
-        ), (_DEADLINE,)
+        what = f"still listing {where} when the {error.seconds:g} s deadline expired"
+        return what, "check the endpoint and the network (answers come too slowly)", (_DEADLINE,)
     response = _response(error)
     code = _error_code(error)
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     attempts = response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
     if code in _THROTTLING_CODES or (status == 503 and code in (None, "ServiceUnavailable")):
-        return located(
-            glob,
-            None,
-            f"throttled by S3 ({code or 503}) after {attempts} attempts while listing {where}",
-            retry,
-        ), (_RETRY,)
+        what = f"throttled by S3 ({code or 503}) after {attempts} attempts while listing {where}"
+        return what, _RETRY_LATER, (_RETRY,)
     if isinstance(status, int) and status >= 500:
-        return located(
-            glob,
-            None,
+        what = (
             f"S3 answered {status} ({code or 'no code'}) after {attempts} attempts"
-            f" while listing {where}",
-            retry,
-        ), (_RETRY,)
+            f" while listing {where}"
+        )
+        return what, _RETRY_LATER, (_RETRY,)
+    return None
+
+
+def _describe_connection(
+    glob: str, where: str, options: Mapping[str, Any], error: BaseException
+) -> Described | None:
+    """Cut-off answers, resets, credentials, profiles and unreachable endpoints."""
     endpoint = storage_location(glob, options).get("endpoint", "?")
     shown = "the default AWS S3 endpoint" if endpoint == "aws" else endpoint
     if _chain_has(error, _INCOMPLETE):
-        return located(
-            glob, None, f"incomplete listing of {where}: {shown} cut the answer off", retry
-        ), (_RETRY,)
+        return f"incomplete listing of {where}: {shown} cut the answer off", _RETRY_LATER, (_RETRY,)
     if _chain_has(error, _RESET):
-        message = located(glob, None, f"connection reset by {shown} while listing {where}", retry)
-        return message, (_RETRY,)
+        return f"connection reset by {shown} while listing {where}", _RETRY_LATER, (_RETRY,)
     botocore_errors = sys.modules.get("botocore.exceptions")
-    if botocore_errors is not None:
-        if isinstance(
-            error, botocore_errors.NoCredentialsError | botocore_errors.PartialCredentialsError
-        ):
-            return located(
-                glob,
-                None,
-                "no AWS credentials found",
-                "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
-            ), (_ANON, _OFFLINE)
-        if isinstance(error, botocore_errors.ProfileNotFound):
-            profile = storage_location(glob, options).get("profile", "?")
-            return located(
-                glob,
-                None,
-                f"AWS profile '{profile}' not found",
-                "check AWS_PROFILE and ~/.aws/config",
-            ), (_PROFILE,)
-        if isinstance(error, botocore_errors.ConnectionError | botocore_errors.HTTPClientError):
-            kind = "timed out talking to" if "Timeout" in type(error).__name__ else "cannot reach"
-            return located(
-                glob,
-                None,
-                f"{kind} {shown} while listing {where}",
-                "check the endpoint URL (AWS_ENDPOINT_URL) and the network",
-            ), (_ENDPOINT, _OFFLINE)
+    if botocore_errors is None:
+        return None
+    if isinstance(
+        error, botocore_errors.NoCredentialsError | botocore_errors.PartialCredentialsError
+    ):
+        fix = "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+        return "no AWS credentials found", fix, (_ANON, _OFFLINE)
+    if isinstance(error, botocore_errors.ProfileNotFound):
+        profile = storage_location(glob, options).get("profile", "?")
+        what = f"AWS profile '{profile}' not found"
+        return what, "check AWS_PROFILE and ~/.aws/config", (_PROFILE,)
+    if isinstance(error, botocore_errors.ConnectionError | botocore_errors.HTTPClientError):
+        kind = "timed out talking to" if "Timeout" in type(error).__name__ else "cannot reach"
+        fix = "check the endpoint URL (AWS_ENDPOINT_URL) and the network"
+        return f"{kind} {shown} while listing {where}", fix, (_ENDPOINT, _OFFLINE)
+    if isinstance(error, botocore_errors.BotoCoreError):
+        return str(error), "check AWS_ENDPOINT_URL and the URL", (_ENDPOINT,)
+    return None
+
+
+def _describe_os(plan: _Plan, where: str, error: BaseException) -> Described | None:
+    """Denied, missing, not a folder, and bad URLs."""
+    code = _error_code(error)
     if isinstance(error, PermissionError):
         cause = f"access denied ({code})" if code else "access denied"
-        if not is_s3:
-            return located(glob, None, f"{cause} listing {where}", "check the folder's permissions")
+        if plan.protocol not in _S3_PROTOCOLS:
+            return f"{cause} listing {where}", "check the folder's permissions", ()
         fix = "check your credentials (AWS_PROFILE) and the bucket policy"
-        return located(glob, None, f"{cause} listing {where}", fix), (_ANON,)
+        return f"{cause} listing {where}", fix, (_ANON,)
     if isinstance(error, FileNotFoundError):
         if code == "NoSuchBucket":
             bucket = plan.path.split("/", 1)[0]
-            return located(glob, None, f"bucket '{bucket}' does not exist", "check the bucket name")
-        return located(glob, None, f"folder {where} does not exist", "check the path")
+            return f"bucket '{bucket}' does not exist", "check the bucket name", ()
+        return f"folder {where} does not exist", "check the path", ()
     if isinstance(error, NotADirectoryError):
-        return located(glob, None, f"{where} is not a folder", "check the path")
+        return f"{where} is not a folder", "check the path", ()
     if isinstance(error, OSError):
         cause = code or error.strerror or type(error).__name__
-        return located(glob, None, f"cannot list {where} ({cause})", "check the path and access")
+        return f"cannot list {where} ({cause})", "check the path and access", ()
     if isinstance(error, ValueError) and str(error).startswith("Invalid endpoint"):
-        message = located(glob, None, "invalid endpoint URL", "check AWS_ENDPOINT_URL")
-        return message, (_ENDPOINT,)
-    if botocore_errors is not None and isinstance(error, botocore_errors.BotoCoreError):
-        message = located(glob, None, str(error), "check AWS_ENDPOINT_URL and the URL")
-        return message, (_ENDPOINT,)
+        return "invalid endpoint URL", "check AWS_ENDPOINT_URL", (_ENDPOINT,)
     if isinstance(error, ValueError):
-        return located(glob, None, f"cannot list {where}: {error}", "check the URL")
+        return f"cannot list {where}: {error}", "check the URL", ()
     return None
 
 

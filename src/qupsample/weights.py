@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from qupsample.errors import WeightError, located, short_repr, shown_names
+from qupsample.errors import WeightError, short_repr, shown_names
 
 __all__ = [
     "Entry",
@@ -275,7 +275,7 @@ def round_group(fractions: Sequence[float], decimals: int = 6) -> list[int]:
 def check_tree(entries: Sequence[Entry]) -> None:
     """Raises `WeightError` for a malformed tree (names, shape, weights, factors)."""
     if not entries:
-        raise WeightError(located(_ROOT, None, "has no sources", "add at least one source"))
+        raise WeightError("has no sources", where=_ROOT, fix="add at least one source")
     _check_group(entries, ())
 
 
@@ -285,32 +285,26 @@ def _check_group(group: Sequence[Entry], prefix: tuple[str, ...]) -> None:
     for entry in group:
         if not entry.name or ":" in entry.name:
             raise WeightError(
-                located(
-                    where,
-                    None,
-                    f"entry name {entry.name!r} must be non-empty and free of ':'",
-                    "rename the entry",
-                )
+                f"entry name {entry.name!r} must be non-empty and free of ':'",
+                where=where,
+                fix="rename the entry",
             )
         if entry.name in seen:
             raise WeightError(
-                located(
-                    where,
-                    None,
-                    f"two children are named {entry.name!r}",
-                    "give siblings distinct names",
-                )
+                f"two children are named {entry.name!r}",
+                where=where,
+                fix="give siblings distinct names",
             )
         seen.add(entry.name)
         name = ":".join((*prefix, entry.name))
         if bool(entry.children) == bool(entry.paths):
             what = "has both children and paths" if entry.paths else "has no children or paths"
-            raise WeightError(located(name, None, what, "give it exactly one of the two"))
+            raise WeightError(what, where=name, fix="give it exactly one of the two")
         if entry.weight is not None and (problem := number_problem(entry.weight)):
-            raise WeightError(located(name, "weight", problem))
+            raise WeightError(problem, where=name, field="weight")
         factor = entry.max_repetition_factor
         if factor is not None and (problem := number_problem(factor, positive=True)):
-            raise WeightError(located(name, "max_repetition_factor", problem))
+            raise WeightError(problem, where=name, field="max_repetition_factor")
         if entry.children:
             _check_group(entry.children, (*prefix, entry.name))
 
@@ -420,60 +414,48 @@ def _split(
     # Exact arithmetic: shares are converted to float once, at the end, so equal
     # weights give equal shares and 0.04 stays 0.04.
     if not weights:
-        raise WeightError(located(where, None, f"has no {kind}s", f"add at least one {kind}"))
+        raise WeightError(f"has no {kind}s", where=where, fix=f"add at least one {kind}")
     if any(weight is not None for weight in weights):
         if None in weights:
-            raise WeightError(located(where, None, mixed_weights_message(kind, weights)))
+            raise WeightError(mixed_weights_message(kind, weights), where=where)
         values: list[Fraction] = []
         for weight in weights:
             if weight is not None and (problem := number_problem(weight)):
-                raise WeightError(located(where, f"{kind} weight", problem))
+                raise WeightError(problem, where=where, field=f"{kind} weight")
             values.append(Fraction(0) if weight is None else _exact(weight))
         total = sum(values, Fraction(0))
         if total == 0:
             raise WeightError(
-                located(
-                    where,
-                    None,
-                    f"{kind} weights are all 0",
-                    f"give at least one {kind} a positive weight",
-                )
+                f"{kind} weights are all 0",
+                where=where,
+                fix=f"give at least one {kind} a positive weight",
             )
         return [value / total for value in values]
     if tokens is None:
         raise WeightError(
-            located(
-                where,
-                None,
-                f"no {kind} has a weight, so the split needs token counts",
-                f"pass token counts or give the {kind}s weights",
-            )
+            f"no {kind} has a weight, so the split needs token counts",
+            where=where,
+            fix=f"pass token counts or give the {kind}s weights",
         )
     if len(tokens) != len(weights):
         raise WeightError(
-            located(
-                where,
-                None,
-                f"got {len(tokens)} token counts for {len(weights)} {kind}s",
-                "pass one count per sibling",
-            )
+            f"got {len(tokens)} token counts for {len(weights)} {kind}s",
+            where=where,
+            fix="pass one count per sibling",
         )
     counts: list[int] = []
     for count in tokens:
         if count is None or count < 0:
             raise WeightError(
-                located(where, f"{kind} tokens", f"must be a known count >= 0, got {count!r}")
+                f"must be a known count >= 0, got {count!r}", where=where, field=f"{kind} tokens"
             )
         counts.append(count)
     total_tokens = sum(counts)
     if total_tokens == 0:
         raise WeightError(
-            located(
-                where,
-                None,
-                f"no {kind} has a weight and their token counts are all 0",
-                f"give at least one {kind} a positive weight or check that its paths hold data",
-            )
+            f"no {kind} has a weight and their token counts are all 0",
+            where=where,
+            fix=f"give at least one {kind} a positive weight or check that its paths hold data",
         )
     return [Fraction(count, total_tokens) for count in counts]
 
@@ -491,7 +473,7 @@ class _Counts:
         if name in self.leaves:
             count = self.leaves[name]
             if count < 0:
-                raise WeightError(located(name, None, f"token count must be >= 0, got {count}"))
+                raise WeightError(f"token count must be >= 0, got {count}", where=name)
             return count
         if self.paths is None:
             return None
@@ -525,7 +507,7 @@ def _resolve_group(
     elif _has_weights(group):
         named = {entry.name: entry.weight for entry in group}
         if unweighted_siblings(named):
-            raise WeightError(located(where, None, mixed_weights_message(kind, named)))
+            raise WeightError(mixed_weights_message(kind, named), where=where)
         # An unknown parent share (offline) is treated as possibly positive, so an
         # all-zero group fails early instead of only once counts are in.
         fractions = _split([entry.weight for entry in group], None, where=where, kind=kind)
@@ -571,24 +553,18 @@ def _resolve_leaf(
             total = sum(count for count in known if count is not None)
     if share and float(share) == 0:
         raise WeightError(
-            located(
-                name,
-                None,
-                f"its share (about {_tiny(share)}) is too small for a float",
-                "make the weights of its group closer in size, or give it weight 0",
-            )
+            f"its share (about {_tiny(share)}) is too small for a float",
+            where=name,
+            fix="make the weights of its group closer in size, or give it weight 0",
         )
     weights: list[Fraction | None]
     if share == 0:
         weights = [Fraction(0)] * len(entry.paths)
     elif share is not None and total == 0:
         raise WeightError(
-            located(
-                name,
-                None,
-                "has a positive share but its paths hold 0 tokens",
-                "check the paths, or give it weight 0",
-            )
+            "has a positive share but its paths hold 0 tokens",
+            where=name,
+            fix="check the paths, or give it weight 0",
         )
     elif share is None or any(count is None for count in known):
         weights = [share] if len(entry.paths) == 1 else [None] * len(entry.paths)
@@ -619,15 +595,12 @@ def _path_tokens(path: str, leaf: str, tokens: Mapping[str, int]) -> int:
     count = tokens.get(path)
     if count is None:
         raise WeightError(
-            located(
-                leaf,
-                None,
-                f"no token count for {path}",
-                "count the tokens of every path in needed_paths() first",
-            )
+            f"no token count for {path}",
+            where=leaf,
+            fix="count the tokens of every path in needed_paths() first",
         )
     if count < 0:
-        raise WeightError(located(leaf, None, f"token count of {path} must be >= 0, got {count}"))
+        raise WeightError(f"token count of {path} must be >= 0, got {count}", where=leaf)
     return count
 
 

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from qupsample.errors import SpecError, located, more, short_repr, shorten, shown_names
+from qupsample.errors import SpecError, UserError, more, short_repr, shorten, shown_names
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -172,20 +172,15 @@ def max_file_bytes() -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise SpecError(
-            located(MAX_FILE_BYTES_ENV, None, f"must be a positive int, got {shorten(raw)!r}")
-        )
+        raise SpecError(f"must be a positive int, got {shorten(raw)!r}", where=MAX_FILE_BYTES_ENV)
     return value
 
 
 def _too_large(where: str, size: str, limit: int) -> SpecError:
     return SpecError(
-        located(
-            where,
-            None,
-            f"is larger than {size} ({limit:,} bytes)",
-            f"split it, or raise the limit with {MAX_FILE_BYTES_ENV}",
-        )
+        f"is larger than {size} ({limit:,} bytes)",
+        where=where,
+        fix=f"split it, or raise the limit with {MAX_FILE_BYTES_ENV}",
     )
 
 
@@ -223,23 +218,21 @@ def _parse(
     try:
         return _compose(text, loader_class)
     except _BoundError as exc:
-        raise SpecError(located(where, None, str(exc), "write the values out")) from None
+        raise SpecError(str(exc), where=where, fix="write the values out") from None
     except yaml.MarkedYAMLError as error:
         syntax = _python_syntax_error(text) or error
         mark = syntax.problem_mark or syntax.context_mark
         line = f":{mark.line + 1}" if mark else ""
         problem = shorten(syntax.problem or syntax.context or "invalid YAML", 200)
-        failure = SpecError(located(f"{where}{line}", None, problem, "fix the YAML syntax"))
+        failure = SpecError(problem, where=f"{where}{line}", fix="fix the YAML syntax")
         raise failure.at(line=mark.line + 1 if mark else None) from None
     except yaml.YAMLError as exc:
-        raise SpecError(
-            located(where, None, shorten(str(exc), 200), "fix the YAML syntax")
-        ) from None
+        raise SpecError(shorten(str(exc), 200), where=where, fix="fix the YAML syntax") from None
     except (ValueError, TypeError) as exc:
         # PyYAML's constructors: an integer too long for Python to read (over 4300
         # digits), or a key that cannot be a mapping key (`? [a, b]`).
         what = shorten(" ".join(str(exc).split()), 120)
-        raise SpecError(located(where, None, f"cannot read a value: {what}", "fix it")) from None
+        raise SpecError(f"cannot read a value: {what}", where=where, fix="fix it") from None
 
 
 def _field_names(model: type[BaseModel]) -> set[str]:
@@ -261,7 +254,7 @@ def _parent(data: Any, loc: tuple[Any, ...]) -> Mapping[Any, Any] | None:
     return data if isinstance(data, Mapping) else None
 
 
-def _misindented(where: str, errors: list[Any], data: Any) -> str | None:
+def _misindented(errors: list[Any], data: Any) -> tuple[str, str, str] | None:
     """Keys right after an empty one, as lines not indented under it read.
 
     `buckets:` followed by `top10pct: 70` at the same indent is an empty `buckets`
@@ -281,8 +274,7 @@ def _misindented(where: str, errors: list[Any], data: Any) -> str | None:
         beside = [k for k in keys[keys.index(empty) + 1 :] if k in strays]
         names = shown_names([shorten(str(k)) for k in beside], 3)
         field = ".".join(shorten(str(part)) for part in (*loc[:-1], empty))
-        return located(
-            where,
+        return (
             field,
             f"is empty, and {names} below it {'is' if len(beside) == 1 else 'are'} unknown",
             f"indent {'it' if len(beside) == 1 else 'them'} under `{shorten(str(empty))}:`",
@@ -312,6 +304,8 @@ def describe_error(
     elif kind == "missing":
         what, fix = "required field is missing", "add it"
     else:
+        # A spec model's validator can hand pydantic only a string: it writes `what — fix`
+        # (the one place text is split into an error's parts, at pydantic's boundary).
         message = str(error["msg"]).removeprefix("Value error, ")
         what, _, fix_part = message.partition(" — ")
         what, fix = shorten(what, 200), shorten(fix_part, 200) or None
@@ -320,20 +314,29 @@ def describe_error(
     return field, what, fix
 
 
-def validation_message(
-    where: str, exc: ValidationError, model: type[BaseModel], data: Any = None
-) -> str:
-    """Turn a pydantic error into one line: `where: field.path: what — fix`.
+E = TypeVar("E", bound=UserError)
 
-    With the `data` validated, keys that should have been indented under an empty
-    one are said to be so.
+
+def validation_error(
+    error: type[E],
+    where: str,
+    exc: ValidationError,
+    model: type[BaseModel],
+    data: Any = None,
+    within: str | None = None,
+) -> E:
+    """A pydantic error as one `error` (its first part; the count of the others).
+
+    With the `data` validated, keys that should have been indented under an empty one
+    are said to be so. `within` is the field the data sits in, in its file.
     """
     errors = validation_errors(exc)
-    misindented = _misindented(where, list(errors), data)
-    if misindented is not None:
-        return misindented
-    field, what, fix = describe_error(errors[0], model)
-    return located(where, field, what + more(len(errors) - 1), fix)
+    parts = _misindented(list(errors), data)
+    field, what, fix = parts or describe_error(errors[0], model)
+    if not parts:
+        what += more(len(errors) - 1)
+    full = ".".join(part for part in (within, field) if part) or None
+    return error(what, where=where, field=full, fix=fix)
 
 
 def validate(data: Any, model: type[M], where: str, field: str | None = None) -> M:
@@ -346,14 +349,11 @@ def validate(data: Any, model: type[M], where: str, field: str | None = None) ->
         data = {}
     if not isinstance(data, Mapping):
         what = "must be a mapping" if field else "expected a mapping at the top level"
-        raise SpecError(located(where, field, what))
+        raise SpecError(what, where=where, field=field)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        message = validation_message(where, exc, model, data)
-        if field:
-            message = message.replace(f"{where}: ", f"{where}: {field}.", 1)
-        raise SpecError(message) from None
+        raise validation_error(SpecError, where, exc, model, data, within=field) from None
 
 
 def read_text(path: Path, where: str, fix: str = "check the path") -> str:
@@ -367,12 +367,12 @@ def read_text(path: Path, where: str, fix: str = "check the path") -> str:
         with path.open("rb") as handle:
             data = handle.read(limit + 1)
     except FileNotFoundError:
-        raise SpecError(located(where, None, "file not found", fix)) from None
+        raise SpecError("file not found", where=where, fix=fix) from None
     except OSError as exc:
-        raise SpecError(located(where, None, f"cannot read: {exc}")) from None
+        raise SpecError(f"cannot read: {exc}", where=where) from None
     if len(data) > limit:
         raise _too_large(where, f"{limit / 2**20:g} MiB", limit)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecError(located(where, None, f"cannot read: {exc}")) from None
+        raise SpecError(f"cannot read: {exc}", where=where) from None
