@@ -192,85 +192,72 @@ def _read_config(data: Any, where: str, project: Project) -> OlmixConfig:
     dialect = detect_dialect(data, where)
     priors = validate(data["priors"], Priors, where, "priors") if "priors" in data else None
     counts = dict(priors.token_counts) if priors is not None else None
-    if dialect is Dialect.FLAT:
-        flat = validate(data, ExperimentConfig, where)
-        notes = folder_findings(project.proxies, flat, where)
-        notes += trainer_findings(project.proxies, flat, where, section="")
-        notes += path_findings(flat, where, "")
-        return OlmixConfig(
-            dialect, where, flat, mix=flat.mix, token_counts=counts, notes=tuple(notes)
-        )
-    if dialect is Dialect.LAUNCH:
-        launch = validate(data, LaunchConfig, where)
-        infra, training = launch.infra, launch.training
-        settings = {f: getattr(infra, f) for f in INFRA_FIELDS if f in infra.model_fields_set}
-        settings |= {f: getattr(training, f) for f in TRAINING_FIELDS}
-        experiment = validate(
-            {
-                "name": launch.name,
-                "description": launch.description,
-                "sources": launch.data.sources,
-                "dtype": launch.data.dtype,
-                **{k: v for k, v in settings.items() if v is not None},
-            },
-            ExperimentConfig,
-            where,
-        )
-        notes = ignored_data_fields(launch.data.sources, where)
-        notes += dtype_findings(
-            project.proxies, launch.data.dtype, training.tokenizer, where, launch.data
-        )
-        notes += trainer_findings(project.proxies, training, where)
-        notes += folder_findings(project.proxies, experiment, where)
-        notes += path_findings(experiment, where, "data")
-        notes += ignored_keys(launch, where, allowed={"priors"})
-        for section in ("infra", "training", "eval"):
-            if getattr(launch, section) is not None:
-                notes += ignored_keys(getattr(launch, section), where, section=section)
-        if launch.eval is None:
-            notes.append(missing_eval(where))
-        if launch.mix is None:
-            notes.append(missing_mix(where))
-        return OlmixConfig(
-            dialect,
-            where,
-            experiment,
-            mix=launch.mix,
-            token_counts=counts,
-            eval=launch.eval,
-            notes=tuple(notes),
-        )
+    reader = {Dialect.FLAT: _read_flat, Dialect.LAUNCH: _read_launch}.get(dialect, _read_generation)
+    return replace(reader(data, where, project.proxies), token_counts=counts)
+
+
+def _read_flat(data: Any, where: str, proxies: Proxies) -> OlmixConfig:
+    flat = validate(data, ExperimentConfig, where)
+    notes = folder_findings(proxies, flat, where)
+    notes += trainer_findings(proxies, flat, where, section="")
+    notes += path_findings(flat, where, "")
+    return OlmixConfig(Dialect.FLAT, where, flat, mix=flat.mix, notes=tuple(notes))
+
+
+def _read_launch(data: Any, where: str, proxies: Proxies) -> OlmixConfig:
+    launch = validate(data, LaunchConfig, where)
+    infra, training = launch.infra, launch.training
+    settings = {f: getattr(infra, f) for f in INFRA_FIELDS if f in infra.model_fields_set}
+    settings |= {f: getattr(training, f) for f in TRAINING_FIELDS}
+    fields = {
+        "name": launch.name,
+        "description": launch.description,
+        "sources": launch.data.sources,
+        "dtype": launch.data.dtype,
+        **{k: v for k, v in settings.items() if v is not None},
+    }
+    experiment = validate(fields, ExperimentConfig, where)
+    notes = ignored_data_fields(launch.data.sources, where)
+    notes += dtype_findings(proxies, launch.data.dtype, training.tokenizer, where, launch.data)
+    notes += trainer_findings(proxies, training, where)
+    notes += folder_findings(proxies, experiment, where)
+    notes += path_findings(experiment, where, "data")
+    notes += ignored_keys(launch, where, allowed={"priors"})
+    for section in ("infra", "training", "eval"):
+        if getattr(launch, section) is not None:
+            notes += ignored_keys(getattr(launch, section), where, section=section)
+    notes += [missing_eval(where)] if launch.eval is None else []
+    notes += [missing_mix(where)] if launch.mix is None else []
+    return OlmixConfig(
+        Dialect.LAUNCH, where, experiment, mix=launch.mix, eval=launch.eval, notes=tuple(notes)
+    )
+
+
+def _read_generation(data: Any, where: str, proxies: Proxies) -> OlmixConfig:
     generation = validate(data, GenerationConfig, where)
     swarm = generation.swarm or {}
     minimum = swarm.get("minimum_weight")
     seed = swarm.get("seed")
     if minimum is not None and (problem := number_problem(minimum)):
-        raise SpecError(problem, where=where, field="swarm.minimum_weight").at(
-            "swarm.minimum_weight"
-        )
+        raise SpecError(problem, where=where, field="swarm.minimum_weight")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         what = f"must be an integer, got {short_repr(seed)}"
-        raise SpecError(what, where=where, field="swarm.seed").at("swarm.seed")
-    experiment = validate(
-        {
-            "name": generation.name,
-            "sources": generation.data.sources,
-            "dtype": generation.data.dtype,
-            "minimum_weight": minimum,
-            "seed": seed,
-        },
-        ExperimentConfig,
-        where,
-        "swarm",
-    )
+        raise SpecError(what, where=where, field="swarm.seed")
+    fields = {
+        "name": generation.name,
+        "sources": generation.data.sources,
+        "dtype": generation.data.dtype,
+        "minimum_weight": minimum,
+        "seed": seed,
+    }
+    experiment = validate(fields, ExperimentConfig, where, "swarm")
     notes = ignored_data_fields(generation.data.sources, where)
     notes += path_findings(experiment, where, "data")
     notes += ignored_keys(generation, where)
     return OlmixConfig(
-        dialect,
+        Dialect.GENERATION,
         where,
         experiment,
-        token_counts=counts,
         max_tokens=generation.max_tokens,
         swarm=generation.swarm,
         notes=tuple(notes),

@@ -343,14 +343,15 @@ def generate(
     owned = _owned_folders(project, variants)
     if out is None:
         owned = sorted({*owned, *_former_sweeps(folder, project)})
-    for relative_dir in owned:
-        orphans, unexpected = _strays(folder, relative_dir, expected)
-        report.orphaned += orphans
-        report.unexpected += unexpected
-    if out is None and family is None:
-        # The project's generated/ holds only what generate writes: a removed family's
-        # folder or an old sweep is reported too.
-        report.unexpected += _outside(folder, owned)
+    _find_strays(report, owned, expected, whole=out is None and family is None)
+    _apply(report, files, owned, check)
+    return report
+
+
+def _apply(report: GenerateReport, files: Sequence[OutputFile], owned: Sequence[str],
+           check: bool) -> None:  # fmt: skip
+    """Write what differs and remove the orphans (with `check`, only report them)."""
+    folder = report.out
     for file in files:
         path = folder / file.path
         if _is_current(path, file):
@@ -366,7 +367,6 @@ def generate(
         for relative_dir in owned:
             _remove_empty_dirs(folder / relative_dir)
             _remove_empty_parents(folder, relative_dir)
-    return report
 
 
 def _output_folder(
@@ -416,6 +416,20 @@ def _variants(
         for name, family in project.families.items()
     }
     return lambda family: [plain, *declared[family.name]]
+
+
+def _find_strays(
+    report: GenerateReport, owned: Sequence[str], expected: set[str], whole: bool
+) -> None:
+    """Files no spec writes: in the folders this run owns, and (`whole`: the project's
+    generated/ holds only what generate writes) anywhere else under the output folder,
+    such as a removed family's folder."""
+    for relative_dir in owned:
+        orphans, unexpected = _strays(report.out, relative_dir, expected)
+        report.orphaned += orphans
+        report.unexpected += unexpected
+    if whole:
+        report.unexpected += _outside(report.out, owned)
 
 
 def _former_sweeps(folder: Path, project: Project) -> list[str]:

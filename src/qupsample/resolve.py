@@ -198,55 +198,52 @@ def resolve(
     """
     project = only_family(open_project(root), family, "resolve")
     loaded = load_config(config, root=project)
-    model = loaded.experiment
-    entries = config_entries(model)
+    model, entries = loaded.experiment, config_entries(loaded.experiment)
     size = token_size(model, project.proxies)
     findings = list(loaded.notes)
     budget = _budget(training_tokens, loaded, project.proxies, findings)
     leaf_counts, with_priors = _leaf_counts(loaded, entries, priors, findings)
     flat_mix = flatten_mix(loaded.mix, loaded.where) if loaded.mix is not None else None
     warnings: list[str] = []
-    counts: dict[str, CachedCount] = {}
-    globs = _globs_to_count(entries, flat_mix, leaf_counts, weights_only)
-    if not offline and globs:
-        counts = count_globs(
-            globs,
-            size,
-            storage_options=storage_options,
-            cache=cache,
-            refresh=refresh,
-            cache_dir=cache_dir,
-            progress=progress,
-            warnings=warnings,
-        )
+    globs = [] if offline else _globs_to_count(entries, flat_mix, leaf_counts, weights_only)
+    counting = Counting(storage_options, offline, None, cache, refresh, cache_dir)
+    counts = _count(globs, size, counting, progress, warnings)
     path_tokens = None if offline else {g: c.tokens for g, c in counts.items()}
     shares = _shares(loaded, entries, flat_mix, path_tokens, leaf_counts, weights_only, findings)
     if flat_mix is None and with_priors and offline:
         _require_counted(loaded.where, shares, leaf_counts)
     leaves, paths = _rows(loaded.where, shares, counts, budget)
-    findings += below_minimum_weight(
-        loaded.where,
-        [(leaf.leaf, leaf.weight) for leaf in leaves],
-        model.minimum_weight,
-        flat_mix is not None,
-    )
+    weights = [(leaf.leaf, leaf.weight) for leaf in leaves]
+    minimum = model.minimum_weight
+    findings += below_minimum_weight(loaded.where, weights, minimum, flat_mix is not None)
     warnings += _row_warnings(leaves, offline)
-    if not weights_only:
-        warnings += _unknown_feasibility(leaves)
+    warnings += [] if weights_only else _unknown_feasibility(leaves)
     return Mix(
-        model.name,
-        budget,
-        size,
-        tuple(leaves),
-        tuple(paths),
-        tuple(warnings),
-        entries,
-        tuple(shares),
-        offline,
-        model.minimum_weight,
-        loaded.dialect.value,
-        tuple(map(str, findings)),
+        model.name, budget, size, tuple(leaves), tuple(paths), tuple(warnings), entries,
+        tuple(shares), offline, minimum, loaded.dialect.value, tuple(map(str, findings)),
         tuple(findings),
+    )  # fmt: skip
+
+
+def _count(
+    globs: Sequence[str],
+    size: int,
+    counting: Counting,
+    progress: Callable[[int, int], None] | None,
+    warnings: list[str],
+) -> dict[str, CachedCount]:
+    """Token counts of the globs: the cache, then storage listings."""
+    if not globs:
+        return {}
+    return count_globs(
+        globs,
+        size,
+        storage_options=counting.storage_options,
+        cache=counting.cache,
+        refresh=counting.refresh,
+        cache_dir=counting.cache_dir,
+        progress=progress,
+        warnings=warnings,
     )
 
 
