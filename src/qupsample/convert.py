@@ -24,7 +24,7 @@ from qupsample.dialects import (
     launch_document,
     load_config,
 )
-from qupsample.errors import Hint, UserError
+from qupsample.errors import Hint, UserError, shown_names
 from qupsample.files import write_atomic
 from qupsample.mixblock import rounding_note
 from qupsample.olmixmodels import ExperimentConfig, GenerationConfig, LaunchConfig
@@ -36,7 +36,7 @@ from qupsample.resolve import (
     priors_counts,
 )
 from qupsample.specmodels import safe_name
-from qupsample.specs import ProjectInput, load_eval_suite, only_family, open_project
+from qupsample.specs import Project, ProjectInput, load_eval_suite, only_family, open_project
 from qupsample.weights import walk_leaves
 from qupsample.yamltext import comment_text, yaml_block
 
@@ -126,65 +126,77 @@ def convert(
     target = Dialect(to)
     project = open_project(root)
     loaded = load_config(config, root=project, keep_zero=keep_zero)
-    experiment = loaded.experiment
+    counting = Counting(storage_options, offline, priors, cache, refresh, cache_dir)
     if target is Dialect.GENERATION:
-        from qupsample.priors import compute_priors
-
-        counts = {**(loaded.token_counts or {}), **(priors_counts(priors) or {})}
-        leaves = [name for name, _ in walk_leaves(config_entries(loaded))]
-        if not set(leaves) <= set(counts):
-            if offline:
-                missing = sorted(set(leaves) - set(counts))
-                raise UserError(
-                    f"no token count for {', '.join(missing[:3])}",
-                    Hint("pass {}", "--priors FILE", 'priors="FILE"'),
-                    Hint("or drop {} so storage is listed", "--offline", "offline=True"),
-                    where=loaded.where,
-                    field="priors",
-                )
-            counts = compute_priors(
-                loaded,
-                root=project,
-                storage_options=storage_options,
-                cache=cache,
-                refresh=refresh,
-                cache_dir=cache_dir,
-            )
-        document = generation_document(
-            experiment,
-            {name: counts[name] for name in leaves},
-            max_tokens=loaded.max_tokens
-            or config_training_tokens(experiment, project.proxies, loaded.where),
-            swarm=loaded.swarm,
-            proxies=project.proxies,
-        )
-        body = yaml_block(document)
+        body = yaml_block(_generation(loaded, project, counting))
         note = "olmix's generation config (olmix generate --config FILE --base BASE)"
-    else:
-        counting = Counting(storage_options, offline, priors, cache, refresh, cache_dir)
+    elif target is Dialect.FLAT:
         mix = mix_tree(loaded, project, keep_zero=keep_zero, counting=counting)
-        if target is Dialect.FLAT:
-            body = yaml_block(flat_document(experiment, mix), fixed=True)
-            note = "a plan-era flat experiment config (olmix launch run --config FILE)"
-        else:
-            if loaded.eval is not None:
-                tasks, kind = loaded.eval.tasks, loaded.eval.type
-            else:
-                suite = load_eval_suite(project, "inloop").spec
-                tasks, kind = suite.tasks, suite.type
-            body = yaml_block(
-                launch_document(
-                    experiment,
-                    mix,
-                    tasks,
-                    eval_type=kind,
-                    where=loaded.where,
-                    proxies=project.proxies,
-                ),
-                fixed=True,
-            )
-            note = "current olmix's launch config"
+        body = yaml_block(flat_document(loaded.experiment, mix), fixed=True)
+        note = "a plan-era flat experiment config (olmix launch run --config FILE)"
+    else:
+        mix = mix_tree(loaded, project, keep_zero=keep_zero, counting=counting)
+        body = yaml_block(_launch(loaded, project, mix), fixed=True)
+        note = "current olmix's launch config"
     form, form_words = input_form(loaded)
+    text = _header(loaded, target, form_words, note, usage_path) + "\n\n" + body
+    dropped = not_carried(loaded, target)
+    return Converted(loaded.name, loaded.where, loaded.dialect, text, form, dropped)
+
+
+def _generation(loaded: OlmixConfig, project: Project, counting: Counting) -> dict[str, Any]:
+    """olmix's generation config: every data leaf's count from the config, priors or
+    (not offline) storage listings."""
+    from qupsample.priors import compute_priors
+
+    counts = {**(loaded.token_counts or {}), **(priors_counts(counting.priors) or {})}
+    leaves = [name for name, _ in walk_leaves(config_entries(loaded))]
+    if not set(leaves) <= set(counts):
+        if counting.offline:
+            missing = sorted(set(leaves) - set(counts))
+            raise UserError(
+                f"no token count for {shown_names(missing, 3)}",
+                Hint("pass {}", "--priors FILE", 'priors="FILE"'),
+                Hint("or drop {} so storage is listed", "--offline", "offline=True"),
+                where=loaded.where,
+                field="priors",
+            )
+        counts = compute_priors(
+            loaded,
+            root=project,
+            storage_options=counting.storage_options,
+            cache=counting.cache,
+            refresh=counting.refresh,
+            cache_dir=counting.cache_dir,
+        )
+    experiment = loaded.experiment
+    budget = loaded.max_tokens or config_training_tokens(experiment, project.proxies, loaded.where)
+    return generation_document(
+        experiment,
+        {name: counts[name] for name in leaves},
+        max_tokens=budget,
+        swarm=loaded.swarm,
+        proxies=project.proxies,
+    )
+
+
+def _launch(loaded: OlmixConfig, project: Project, mix: Mapping[str, Any]) -> dict[str, Any]:
+    """Current olmix's launch config: the input's eval, else the project's in-loop suite."""
+    if loaded.eval is not None:
+        tasks, kind = loaded.eval.tasks, loaded.eval.type
+    else:
+        suite = load_eval_suite(project, "inloop").spec
+        tasks, kind = suite.tasks, suite.type
+    return launch_document(
+        loaded.experiment, mix, tasks, eval_type=kind, where=loaded.where, proxies=project.proxies
+    )
+
+
+def _header(
+    loaded: OlmixConfig, target: Dialect, form_words: str, note: str, usage_path: str
+) -> str:
+    """The comment lines above a converted config: what it was, what it is, how to run it."""
+    experiment = loaded.experiment
     words = f"Converted by qupsample from {loaded.where} ({form_words}) to {note}."
     if target is not Dialect.GENERATION:
         words += (
@@ -199,9 +211,7 @@ def convert(
     ]
     if target is Dialect.LAUNCH:
         header += ["#", f"# Usage: olmix launch run --variants {comment_text(usage_path)}"]
-    text = "\n".join(header) + "\n\n" + body
-    dropped = not_carried(loaded, target)
-    return Converted(experiment.name, loaded.where, loaded.dialect, text, form, dropped)
+    return "\n".join(header)
 
 
 def convert_files(
@@ -251,17 +261,7 @@ def convert_files(
     priors = priors_counts(priors)  # read a priors file once for every config
     results: list[tuple[Converted, Path | None]] = []
     for config in configs:
-        destination = Path(output) if output is not None else None
-        if out is not None:
-            name = load_config(config, root=project).name
-            if not safe_name(name):
-                raise UserError(
-                    f"{name!r} is not usable as a file name",
-                    Hint("convert it alone with {}", "-o FILE", 'output="FILE"'),
-                    where=str(config),
-                    field="name",
-                )
-            destination = Path(out) / f"{name}.yaml"
+        destination = _destination(config, project, output, out)
         try:
             converted = convert(
                 config,
@@ -282,6 +282,34 @@ def convert_files(
                 raise
             raise exc.within(str(config), " (nothing was written)") from None
         results.append((converted, destination))
+    _check_destinations(results, inputs)
+    for converted, destination in results:
+        if destination is not None:
+            write_atomic(destination, converted.text)
+    return results
+
+
+def _destination(
+    config: str | Path, project: Project, output: Path | str | None, out: Path | str | None
+) -> Path | None:
+    """Where one converted config goes: `output`, `out/<name>.yaml`, or nowhere."""
+    if out is None:
+        return Path(output) if output is not None else None
+    name = load_config(config, root=project).name
+    if not safe_name(name):
+        raise UserError(
+            f"{name!r} is not usable as a file name",
+            Hint("convert it alone with {}", "-o FILE", 'output="FILE"'),
+            where=str(config),
+            field="name",
+        )
+    return Path(out) / f"{name}.yaml"
+
+
+def _check_destinations(
+    results: Sequence[tuple[Converted, Path | None]], inputs: set[Path]
+) -> None:
+    """No destination is an input, and no two configs go to one file."""
     seen: dict[Path, str] = {}
     for converted, destination in results:
         if destination is None:
@@ -300,10 +328,6 @@ def convert_files(
                 where=str(destination),
             )
         seen[resolved] = converted.source
-    for converted, destination in results:
-        if destination is not None:
-            write_atomic(destination, converted.text)
-    return results
 
 
 __all__ = ["Converted", "convert", "convert_files"]

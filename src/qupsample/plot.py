@@ -28,6 +28,7 @@ from qupsample.files import write_atomic
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
     from qupsample.resolve import Mix
 
@@ -152,29 +153,10 @@ def plot_mixes(
             (resolved offline without counts), matplotlib missing, or `out` unwritable.
     """
     path = Path(out)
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise UserError(
-            f"unsupported picture format {path.suffix or '(no suffix)'!r}",
-            where=str(path),
-            fix=f"use one of {', '.join(SUFFIXES)}",
-        )
-    if not mixes:
-        raise UserError("no mixes to plot", where="plot", fix="pass at least one config")
-    for mix in mixes:
-        unknown = mix.needs_counts
-        if unknown:
-            shown = shown_names(unknown, 5)
-            raise UserError(
-                f"{len(unknown)} leaf weight(s) unknown (resolved offline): {shown}",
-                where=mix.name,
-                fix="resolve with token counts (not offline) before plotting",
-            )
+    _check_plottable(path, mixes)
     require_matplotlib()
-    from matplotlib import rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
 
     labels = bar_labels([mix.name for mix in mixes], sources)
     colours = leaf_colours(mixes)
@@ -204,6 +186,35 @@ def plot_mixes(
     axes.spines[["top", "right"]].set_visible(False)
     if title:
         axes.set_title(title)
+    _legend(figure, drawn, colours, columns)
+    write_atomic(path, _picture(figure, path.suffix.lower(), labels, title))
+    return path
+
+
+def _check_plottable(path: Path, mixes: Sequence[Mix]) -> None:
+    """A known picture format, and mixes whose every weight is known."""
+    if path.suffix.lower() not in SUFFIXES:
+        raise UserError(
+            f"unsupported picture format {path.suffix or '(no suffix)'!r}",
+            where=str(path),
+            fix=f"use one of {', '.join(SUFFIXES)}",
+        )
+    if not mixes:
+        raise UserError("no mixes to plot", where="plot", fix="pass at least one config")
+    for mix in mixes:
+        unknown = mix.needs_counts
+        if unknown:
+            shown = shown_names(unknown, 5)
+            raise UserError(
+                f"{len(unknown)} leaf weight(s) unknown (resolved offline): {shown}",
+                where=mix.name,
+                fix="resolve with token counts (not offline) before plotting",
+            )
+
+
+def _legend(figure: Figure, drawn: Sequence[str], colours: dict[str, str], columns: int) -> None:
+    from matplotlib.patches import Patch
+
     # Reversed, so the legend reads top to bottom like the stacks do.
     handles = [Patch(facecolor=colours[leaf], label=leaf) for leaf in reversed(drawn)]
     figure.legend(
@@ -216,6 +227,11 @@ def plot_mixes(
         title_fontsize=_FONT_SIZE,
         alignment="left",
     )
+
+
+def _picture(figure: Figure, suffix: str, labels: Sequence[str], title: str | None) -> bytes:
+    """The figure's bytes: SVG with fixed ids and no date, or PNG without metadata."""
+    from matplotlib import rc_context
 
     buffer = io.BytesIO()
     if suffix == ".svg":
@@ -234,8 +250,7 @@ def plot_mixes(
             )
     else:
         figure.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None})
-    write_atomic(path, buffer.getvalue())
-    return path
+    return buffer.getvalue()
 
 
 def _draw_bars(axes: Axes, mixes: Sequence[Mix], colours: dict[str, str]) -> None:
