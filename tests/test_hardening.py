@@ -501,3 +501,57 @@ def test_priors_mapping_with_an_absurd_count_is_one_line() -> None:
     config = REPO / "generated" / "quality_upsampling" / "heavy_code" / "aggressive.yaml"
     with pytest.raises(UserError, match=r"priors: token_counts\.a: .*about 5001 digits"):
         resolve(config, offline=True, priors={"a": 10**5000})
+
+
+# ------------------------------------------ second round (issue 16): deep nesting
+
+
+def _deep(style: str, levels: int) -> str:
+    """A document nested `levels` deep: flow lists, flow mappings, block lists or mappings."""
+    if style == "flow-list":
+        return "[" * levels + "]" * levels + "\n"
+    if style == "flow-map":
+        return "{a: " * levels + "1" + "}" * levels + "\n"
+    if style == "block-list":
+        return "".join(" " * i + "-\n" for i in range(levels)) + " " * levels + "- 1\n"
+    return "".join(" " * i + "a:\n" for i in range(levels)) + " " * levels + "a: 1\n"
+
+
+DEEP_STYLES = ["flow-list", "flow-map", "block-list", "block-map"]
+
+
+@pytest.mark.parametrize("style", DEEP_STYLES)
+@pytest.mark.parametrize("levels", [101, 1_000, 5_000])
+def test_deep_nesting_is_one_line_whatever_the_depth_and_style(style: str, levels: int) -> None:
+    """Nested 101 to 5,000 levels, flow or block: a SpecError, never a RecursionError."""
+    with pytest.raises(SpecError) as raised:
+        parse_yaml(_deep(style, levels), "deep.yaml")
+    assert str(raised.value).startswith("deep.yaml")
+    assert len(str(raised.value)) < 200
+    assert parse_yaml(_deep(style, 99), "ok.yaml") is not None
+
+
+def test_deep_nesting_in_every_input_is_refused_by_the_cli(tmp_path: Path) -> None:
+    """A config, a spec, a priors file and a --set value nested 5,000 levels: exit 2, one line."""
+    deep = _deep("flow-list", 5_000)
+    config = tmp_path / "deep.yaml"
+    config.write_text(deep, encoding="utf-8")
+    code, out, err = invoke("resolve", config, "--offline")
+    assert_one_error_line(code, out, err, "deep.yaml")
+    root = make_project(tmp_path, {"schemes/profiles/heavy_code.yaml": f"x: {deep}"})
+    code, out, err = invoke("render", "aggressive", "heavy_code", "--root", root)
+    assert_one_error_line(code, out, err, "heavy_code.yaml")
+    flat = REPO / "generated" / "quality_upsampling" / "heavy_code" / "aggressive.yaml"
+    code, out, err = invoke("resolve", flat, "--offline", "--priors", config)
+    assert_one_error_line(code, out, err, "deep.yaml")
+    code, out, err = invoke("render", "aggressive", "heavy_code", "--set", f"seed={deep}")
+    assert_one_error_line(code, out, err, "--set", "seed")
+
+
+def test_deep_nesting_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    """A 20 MB document of nothing but `[` is refused without parsing it all."""
+    config = tmp_path / "deep.yaml"
+    config.write_text("[" * 20_000_000, encoding="utf-8")
+    code, err, _, peak_mib = _run_bounded(["resolve", str(config), "--offline"], tmp_path / "peak")
+    assert_one_error_line(code, "", err, "deep.yaml")
+    assert peak_mib < 300

@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -31,6 +31,9 @@ DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
 # bytes whose aliases expand to 10**9 nodes.
 MAX_ALIAS_NODES = 100_000
 MAX_DEPTH = 100
+# libyaml's words for a document past its own nesting limit (PyYAML's scanner, which
+# has none, would take quadratic time to scan such a document again).
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
 
 
 class _UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type, misc]
@@ -119,11 +122,91 @@ def _check_bounds(root: yaml.Node) -> None:
         )
 
 
+def _compose(loader: _UniqueKeyLoader) -> yaml.Node | None:
+    """The document's node graph, built from parser events without recursion.
+
+    PyYAML's composer (and libyaml's) recurses once per level, so a document nested
+    thousands of levels deep exhausts the stack before any bound is checked. Here the
+    open collections are a list, and the one past `MAX_DEPTH` stops the parse at once:
+    time and memory stay bounded by the first `MAX_DEPTH` levels.
+    """
+    loader.get_event()  # stream start
+    if loader.check_event(yaml.StreamEndEvent):
+        return None
+    loader.get_event()  # document start
+    anchors: dict[str, yaml.Node] = {}
+    open_nodes: list[tuple[yaml.CollectionNode, list[yaml.Node]]] = []
+    while True:
+        event = loader.get_event()
+        node: yaml.Node
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor not in anchors:
+                mark = cast(yaml.Mark | None, event.start_mark)
+                raise yaml.composer.ComposerError(
+                    None, None, f"found undefined alias {event.anchor!r}", mark
+                )
+            node = anchors[event.anchor]
+        elif isinstance(event, yaml.CollectionEndEvent):
+            collection, children = open_nodes.pop()
+            collection.end_mark = event.end_mark
+            if isinstance(collection, yaml.MappingNode):
+                collection.value = list(zip(children[::2], children[1::2], strict=True))
+            node = collection
+        else:
+            node = _start_node(loader, event)
+            if event.anchor is not None:
+                if event.anchor in anchors:
+                    raise yaml.composer.ComposerError(
+                        f"found duplicate anchor {event.anchor!r}; first occurrence",
+                        anchors[event.anchor].start_mark,
+                        "second occurrence",
+                        node.start_mark,
+                    )
+                anchors[event.anchor] = node
+            if isinstance(node, yaml.CollectionNode):
+                if len(open_nodes) >= MAX_DEPTH:
+                    raise _BoundError(f"nested deeper than {MAX_DEPTH} levels")
+                open_nodes.append((node, node.value if isinstance(node, yaml.SequenceNode) else []))
+                continue
+        if not open_nodes:
+            break
+        open_nodes[-1][1].append(node)
+    loader.get_event()  # document end
+    if not loader.check_event(yaml.StreamEndEvent):
+        raise yaml.composer.ComposerError(
+            "expected a single document in the stream",
+            node.start_mark,
+            "but found another document",
+            cast(yaml.Mark | None, loader.get_event().start_mark),
+        )
+    return node
+
+
+def _start_node(loader: _UniqueKeyLoader, event: yaml.Event) -> yaml.Node:
+    """A scalar node, or an empty collection node, for a scalar or start event."""
+    # libyaml's marks stand in for PyYAML's (the stubs tell them apart).
+    start = cast(yaml.Mark | None, event.start_mark)
+    if isinstance(event, yaml.ScalarEvent):
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+        end = cast(yaml.Mark | None, event.end_mark)
+        return yaml.ScalarNode(tag, event.value, start, end, style=event.style)
+    assert isinstance(event, yaml.CollectionStartEvent), event
+    kind: type[yaml.SequenceNode | yaml.MappingNode] = (
+        yaml.SequenceNode if isinstance(event, yaml.SequenceStartEvent) else yaml.MappingNode
+    )
+    tag = event.tag
+    if tag is None or tag == "!":
+        tag = loader.resolve(kind, None, event.implicit)
+    return kind(tag, [], start, None, flow_style=event.flow_style)
+
+
 def _load(text: str) -> Any:
     """Parse one YAML document within the bounds, without expanding aliases first."""
     loader = _UniqueKeyLoader(text)
     try:
-        node = loader.get_single_node()
+        node = _compose(loader)
         if node is None:
             return None
         _check_bounds(node)
@@ -135,12 +218,14 @@ def _load(text: str) -> Any:
 def _python_syntax_error(text: str) -> yaml.MarkedYAMLError | None:
     """PyYAML's own wording of a syntax error, which is clearer than libyaml's.
 
-    Only for files small enough to parse twice quickly.
+    Only for files small enough to parse twice quickly. Events only: PyYAML's parser
+    does not recurse, its composer would.
     """
     if _SafeLoader is yaml.SafeLoader or len(text) > 1_000_000:
         return None
     try:
-        yaml.compose(text, Loader=yaml.SafeLoader)
+        for _ in yaml.parse(text, Loader=yaml.SafeLoader):
+            pass
     except yaml.MarkedYAMLError as exc:
         return exc
     return None
@@ -194,6 +279,10 @@ def parse_yaml(text: str, where: str) -> Any:
     except _BoundError as exc:
         raise SpecError(located(where, None, str(exc), "write the values out")) from None
     except yaml.MarkedYAMLError as error:
+        if error.problem == _LIBYAML_TOO_DEEP:
+            # libyaml scans ahead of the events, so its own limit (1000) can come first.
+            what = f"nested deeper than {MAX_DEPTH} levels"
+            raise SpecError(located(where, None, what, "write the values out")) from None
         syntax = _python_syntax_error(text) or error
         mark = syntax.problem_mark or syntax.context_mark
         line = f":{mark.line + 1}" if mark else ""
