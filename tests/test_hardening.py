@@ -555,3 +555,43 @@ def test_deep_nesting_is_refused_in_bounded_memory(tmp_path: Path) -> None:
     code, err, _, peak_mib = _run_bounded(["resolve", str(config), "--offline"], tmp_path / "peak")
     assert_one_error_line(code, "", err, "deep.yaml")
     assert peak_mib < 300
+
+
+# --------------------------------- second round (issue 16): short lines, linear time
+
+LAUNCH_CONFIG = REPO / "generated" / "quality_upsampling_launch" / "heavy_code" / "aggressive.yaml"
+REDACT_LONG_RUNS = """
+from qupsample.errors import UserError, redact
+for text in ("a." * 200_000, "http://" * 60_000, "http://a" * 50_000 + "?q", "a:" * 200_000):
+    assert len(str(UserError(text))) <= 1000
+    assert len(redact(text)) >= len(text) - 8
+"""
+
+
+def test_redaction_is_linear_on_long_runs_of_letters_digits_and_dots() -> None:
+    """Runs of 400,000 characters are redacted within a subprocess timeout (was quadratic)."""
+    subprocess.run([sys.executable, "-c", REDACT_LONG_RUNS], check=True, timeout=60)
+    assert redact("a.b http://u:p@h/x?t=1 https://h/y?z http://h#f?g") == (
+        "a.b http://***@h/x?*** https://h/y?*** http://h#f?g"
+    )
+
+
+def test_flat_mix_key_of_10k_parts_is_a_short_line(tmp_path: Path) -> None:
+    """A mix key of 10,000 parts: one line under 300 characters, cut in the middle."""
+    config = yaml.safe_load(LAUNCH_CONFIG.read_text(encoding="utf-8"))
+    config["mix"] = {":".join(f"p{i}" for i in range(10_000)): 1}
+    path = tmp_path / "mixkey.yaml"
+    path.write_text(yaml.safe_dump(config, width=10**9), encoding="utf-8")
+    code, out, err = invoke("resolve", path, "--offline")
+    line = assert_one_error_line(code, out, err, "mixkey.yaml: mix.p0.p1.", ".p9999: nested deeper")
+    assert len(line) < 300 and "..." in line
+
+
+def test_long_where_and_field_are_cut_in_the_middle() -> None:
+    """`located` keeps both ends of a long file name and field path."""
+    from qupsample.errors import located
+
+    message = located("d/" * 5_000 + "c.yaml", "f." * 5_000 + "x", "bad", "fix it")
+    assert len(message) < 400
+    assert message.startswith("d/d/") and "c.yaml: f.f." in message
+    assert message.endswith("f.x: bad — fix it")
