@@ -595,3 +595,115 @@ def test_long_where_and_field_are_cut_in_the_middle() -> None:
     assert len(message) < 400
     assert message.startswith("d/d/") and "c.yaml: f.f." in message
     assert message.endswith("f.x: bad — fix it")
+
+
+# ------------------------------- second round (issue 16): outputs never lose a file
+
+FLAT_CONFIG = REPO / "generated" / "quality_upsampling" / "heavy_code" / "aggressive.yaml"
+FAMILY_DIR = "quality_upsampling"
+
+
+def _local_inclusion_config(tmp_path: Path) -> Path:
+    """A config of two weightless sources over local objects (priors lists them)."""
+    for name, size in (("a", 40), ("b", 80)):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        (tmp_path / "data" / name / "part-0.npy").write_bytes(bytes(size))
+    config = {
+        "name": "local",
+        "proxy_model_id": "olmo3_14m",
+        "tokenizer": "dolma2",
+        "sources": [
+            {"name": name, "paths": [f"{tmp_path / 'data' / name}/*.npy"]} for name in "ab"
+        ],
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def test_no_command_overwrites_its_own_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """priors -o, render -o, generate --out, convert -o onto an input: exit 2, both named."""
+    config = _local_inclusion_config(tmp_path)
+    (tmp_path / "sub").mkdir()
+    os.link(config, tmp_path / "hard.yaml")
+    monkeypatch.chdir(tmp_path)
+    before = config.read_bytes()
+    for target in ("c.yaml", "./c.yaml", "sub/../c.yaml", "hard.yaml"):
+        code, out, err = invoke("priors", "c.yaml", "--no-cache", "-o", target)
+        assert_one_error_line(code, out, err, f"{Path(target)}: is the input c.yaml", "another")
+        code, out, err = invoke("convert", "c.yaml", "--to", "flat", "--no-cache", "-o", target)
+        assert_one_error_line(code, out, err, f"{Path(target)}: is the input c.yaml")
+    assert config.read_bytes() == before
+    root = make_project(tmp_path)
+    profile = root / "schemes" / "profiles" / "heavy_code.yaml"
+    spec = profile.read_bytes()
+    code, out, err = invoke("render", "aggressive", "heavy_code", "--root", root, "-o", profile)
+    assert_one_error_line(code, out, err, f"{profile}: is the input {profile}")
+    linked = tmp_path / "out" / FAMILY_DIR / "heavy_code" / "aggressive.yaml"
+    linked.parent.mkdir(parents=True)
+    os.link(profile, linked)  # the spec under another name, where generate writes
+    code, out, err = invoke("generate", "--root", root, "--out", tmp_path / "out")
+    assert_one_error_line(code, out, err, f"{linked}: is the input {profile}")
+    assert profile.read_bytes() == spec
+    assert [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()] == [linked.name]
+
+
+def test_output_to_a_fifo_or_a_device_writes_into_it(tmp_path: Path) -> None:
+    """render -o FIFO feeds the reader; -o /dev/null stays a device; a folder is refused."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    # A reader that never blocks: the config (8 kB) fits the pipe's buffer.
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        code, out, err = invoke("render", "aggressive", "heavy_code", "-o", fifo)
+        received = os.read(reader, 1 << 16)
+    finally:
+        os.close(reader)
+    assert (code, out, err) == (0, "", "")
+    assert received.decode().startswith("# quality-upsampling-aggressive-heavy-code\n")
+    assert fifo.is_fifo()
+    assert invoke("render", "aggressive", "heavy_code", "-o", os.devnull).code == 0
+    assert Path(os.devnull).is_char_device()
+    code, out, err = invoke("render", "aggressive", "heavy_code", "-o", tmp_path)
+    assert_one_error_line(code, out, err, f"{tmp_path}: is a folder; it is never replaced")
+
+
+def test_output_to_a_symlink_writes_its_target(tmp_path: Path) -> None:
+    """-o LINK follows the link on purpose: the target is updated and the link stays."""
+    target = tmp_path / "real.yaml"
+    target.write_text("old\n")
+    link = tmp_path / "link.yaml"
+    link.symlink_to(target)
+    code, out, err = invoke("render", "aggressive", "heavy_code", "-o", link)
+    assert (code, out, err) == (0, "", "")
+    assert link.is_symlink() and target.read_text().startswith("# quality-upsampling-")
+    to_input = tmp_path / "to-input.yaml"
+    to_input.symlink_to(FLAT_CONFIG)
+    code, out, err = invoke("convert", FLAT_CONFIG, "-o", to_input)
+    assert_one_error_line(code, out, err, f"{to_input}: is the input {FLAT_CONFIG}")
+    help_text = invoke("render", "--help").out
+    assert "symbolic link is followed" in " ".join(help_text.split())
+
+
+def test_generate_never_replaces_a_link_or_a_special_file(tmp_path: Path) -> None:
+    """A generated file's path holding a symlink or a FIFO: exit 2, both left as they were."""
+    out = tmp_path / "out"
+    root = make_project(tmp_path)
+    assert invoke("generate", "--root", root, "--out", out).code == 0
+    config = out / FAMILY_DIR / "heavy_code" / "aggressive.yaml"
+    config.unlink()
+    os.mkfifo(config)
+    # In a process with a timeout: reading the FIFO to compare it would block for good.
+    result = subprocess.run(
+        [sys.executable, "-m", "qupsample", "generate", "--root", str(root), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert_one_error_line(
+        result.returncode, result.stdout, result.stderr, f"{config}: is a FIFO; it is never"
+    )
+    assert config.is_fifo()

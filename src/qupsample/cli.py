@@ -247,6 +247,13 @@ DeadlineOption = Annotated[
 ]
 
 
+# How every -o FILE is written (files.write_output): the one rule, said once.
+OUTPUT_RULE = (
+    "atomically; a FIFO or device is written into, a symbolic link is followed (its target "
+    "is written); never an input file"
+)
+
+
 def _counting(
     endpoint_url: str | None = None,
     aws_profile: str | None = None,
@@ -366,7 +373,7 @@ def render(
             "-o",
             "--output",
             metavar="FILE",
-            help="Write to this file (atomically) instead of stdout.",
+            help=f"Write to this file instead of stdout: {OUTPUT_RULE}.",
         ),
     ] = None,
     set_: SetOption = None,
@@ -414,7 +421,11 @@ def generate(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", metavar="DIR", help="Output folder [default: generated/ in the project]."
+            "--out",
+            metavar="DIR",
+            help="Output folder [default: generated/ in the project]. A file there that is "
+            "an input (spec, template, --priors), a symbolic link or a special file is never "
+            "replaced.",
         ),
     ] = None,
     set_: SetOption = None,
@@ -638,7 +649,10 @@ def plot(
     output: Annotated[
         Path,
         typer.Option(
-            "-o", "--output", metavar="FILE", help="The picture to write: FILE.png or FILE.svg."
+            "-o",
+            "--output",
+            metavar="FILE",
+            help=f"The picture to write, FILE.png or FILE.svg: {OUTPUT_RULE}.",
         ),
     ],
     title: Annotated[
@@ -662,12 +676,14 @@ def plot(
     """
     from qupsample.plot import plot_mixes, require_matplotlib
     from qupsample.resolve import resolve as resolve_mix
+    from qupsample.specs import command_inputs
 
     # Before any storage is listed: a missing extra should not cost a resolve first.
     require_matplotlib()
     counting = _counting(**_storage_args(locals()))
     mixes = [resolve_mix(config, root=root, weights_only=True, **counting) for config in configs]
-    path = plot_mixes(mixes, output, title=title)
+    inputs = command_inputs(configs, root, priors)
+    path = plot_mixes(mixes, output, title=title, inputs=inputs)
     typer.echo(f"wrote {path}", err=True)
 
 
@@ -681,7 +697,7 @@ def priors(
             "--output",
             metavar="FILE",
             dir_okay=False,
-            help="Write to this file (atomically).",
+            help=f"Write to this file: {OUTPUT_RULE}.",
         ),
     ] = None,
     refresh: RefreshOption = False,
@@ -699,10 +715,14 @@ def priors(
     Counts come from folder listings through the cache, never a request per object; a
     leaf that cannot be read is an error naming it (olmix would count it as 0).
     """
-    from qupsample.files import write_atomic
+    from qupsample.files import write_output
     from qupsample.priors import compute_priors, format_priors
+    from qupsample.specs import command_inputs
 
     counting = _counting(**_storage_args(locals()))
+    inputs = command_inputs([config], root)
+    if output is not None:
+        inputs.check(output)  # before any listing: nothing is counted for nothing
     warnings: list[str] = []
     with _progress(False) as progress:
         counts = compute_priors(
@@ -721,7 +741,7 @@ def priors(
     if output is None:
         sys.stdout.write(text)
     else:
-        write_atomic(output, text)
+        write_output(output, text, inputs)
         typer.echo(f"wrote {output} ({len(counts)} leaves)", err=True)
 
 
@@ -743,7 +763,7 @@ def convert(
             "--output",
             metavar="FILE",
             dir_okay=False,
-            help="Write the one converted config to this file.",
+            help=f"Write the one converted config to this file: {OUTPUT_RULE}.",
         ),
     ] = None,
     out: Annotated[
@@ -752,7 +772,7 @@ def convert(
             "--out",
             metavar="DIR",
             file_okay=False,
-            help="Write each converted config to DIR/<name>.yaml.",
+            help="Write each converted config to DIR/<name>.yaml (never over an input).",
         ),
     ] = None,
     to: Annotated[

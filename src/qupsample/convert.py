@@ -26,7 +26,7 @@ from qupsample.dialects import (
     load_config,
 )
 from qupsample.errors import Hint, UserError, located
-from qupsample.files import write_atomic
+from qupsample.files import write_output
 from qupsample.mixblock import rounding_note
 from qupsample.resolve import (
     PriorsInput,
@@ -35,7 +35,7 @@ from qupsample.resolve import (
     mix_tree,
     priors_counts,
 )
-from qupsample.specs import load_eval_suite, load_project, load_proxies
+from qupsample.specs import command_inputs, load_eval_suite, load_project, load_proxies
 from qupsample.weights import walk_leaves
 from qupsample.yamltext import comment_text, yaml_block
 
@@ -208,7 +208,7 @@ def convert_files(
             located(str(output), None, f"{len(configs)} configs cannot go to one file"),
             Hint("use {} (one file per config)", "--out DIR", 'out="DIR"'),
         )
-    inputs = {Path(c).resolve() for c in configs if Path(c).exists()}
+    inputs = command_inputs(configs, root, priors if isinstance(priors, str | Path) else None)
     priors = priors_counts(priors)  # read a priors file once for every config
     results: list[tuple[Converted, Path | None]] = []
     for config in configs:
@@ -250,16 +250,8 @@ def convert_files(
     for converted, destination in results:
         if destination is None:
             continue
+        inputs.check(destination)
         resolved = destination.resolve()
-        if resolved in inputs:
-            raise UserError(
-                located(
-                    str(destination),
-                    None,
-                    "is an input file; convert never overwrites its input",
-                    "write the converted config elsewhere",
-                )
-            )
         if resolved in seen:
             raise UserError(
                 located(
@@ -272,7 +264,7 @@ def convert_files(
         seen[resolved] = converted.source
     for converted, destination in results:
         if destination is not None:
-            write_atomic(destination, converted.text)
+            write_output(destination, converted.text, inputs)
     return results
 
 

@@ -7,6 +7,7 @@ each atomically, so an error leaves the output folder as it was.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 from qupsample.build import OUTPUT_DIR, Target, apply_overrides
 from qupsample.counts import Counting
 from qupsample.errors import Hint, UserError, located
-from qupsample.files import write_atomic
+from qupsample.files import Inputs, write_output
 from qupsample.mixblock import rounding_note
 from qupsample.models import Settings, vigintile_label
 from qupsample.renderer import find_template, render_target, render_template, uses_document
@@ -243,6 +244,9 @@ def plan_outputs(
 
 def _is_current(path: Path, file: OutputFile) -> bool:
     try:
+        # Only a regular file is read: a FIFO there would block the read for good.
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return False
         if path.read_bytes() != file.content.encode("utf-8"):
             return False
     except OSError:
@@ -340,8 +344,10 @@ def generate(
             for variant in variants
         }
     )
+    inputs = Inputs([*project.inputs, priors if isinstance(priors, str | Path) else None])
     for file in files:
         _inside(folder, file.path)
+        inputs.check(folder / file.path)
     for relative_dir in owned:
         report.orphaned += _orphans(folder, relative_dir, expected)
     for file in files:
@@ -351,7 +357,7 @@ def generate(
         elif check:
             (report.stale if path.exists() else report.missing).append(file.path)
         else:
-            write_atomic(path, file.content, file.executable)
+            write_output(path, file.content, inputs, executable=file.executable, follow=False)
             report.written.append(file.path)
     if not check:
         for relative in report.orphaned:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qupsample.errors import UserError, located
-from qupsample.files import write_atomic
+from qupsample.files import Inputs, write_output
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -104,13 +104,20 @@ def require_matplotlib() -> None:
         raise UserError(INSTALL_HINT) from None
 
 
-def plot_mixes(mixes: Sequence[Mix], out: Path | str, *, title: str | None = None) -> Path:
+def plot_mixes(
+    mixes: Sequence[Mix],
+    out: Path | str,
+    *,
+    title: str | None = None,
+    inputs: Inputs | None = None,
+) -> Path:
     """Draws one stacked bar per mix (% of training tokens per leaf) to a PNG or SVG file.
 
     Args:
         mixes: Resolved mixes with known leaf weights, one bar each, in this order.
         out: The picture's path; its suffix (`.png` or `.svg`) picks the format.
         title: A title above the bars.
+        inputs: Files the picture must never replace (the configs drawn).
 
     Returns:
         The path written (atomically: readers never see half a picture).
@@ -209,7 +216,7 @@ def plot_mixes(mixes: Sequence[Mix], out: Path | str, *, title: str | None = Non
             )
     else:
         figure.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None})
-    write_atomic(path, buffer.getvalue())
+    write_output(path, buffer.getvalue(), inputs or Inputs())
     return path
 
 

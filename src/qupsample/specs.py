@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from qupsample.errors import Hint, SpecError, located
+from qupsample.files import Inputs
 from qupsample.models import (
     EvalSuite,
     Family,
@@ -81,6 +82,28 @@ class Project:
     def templates(self) -> Path:
         """The folder of Jinja templates."""
         return self.root / TEMPLATES_DIR
+
+    @property
+    def inputs(self) -> tuple[Path, Path]:
+        """The folders every file of which a command of this project may read."""
+        return self.root / SCHEMES_DIR, self.templates
+
+
+def command_inputs(
+    configs: Iterable[str | Path], root: Path | str | None = None, *others: Path | str | None
+) -> Inputs:
+    """The files a command that reads `configs` (and `others`) must never overwrite.
+
+    A config that is no file (a `SCHEME:PROFILE` pair) is built from the project's
+    specs, so those count as inputs then.
+    """
+    files = [Path(config) for config in configs]
+    inputs = Inputs([*others, *(path for path in files if path.is_file())])
+    if not all(path.is_file() for path in files):
+        folder, _ = locate_root(root)
+        inputs.add(folder / SCHEMES_DIR)
+        inputs.add(folder / TEMPLATES_DIR)
+    return inputs
 
 
 def _is_root(folder: Path) -> bool:
