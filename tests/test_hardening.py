@@ -707,3 +707,39 @@ def test_generate_never_replaces_a_link_or_a_special_file(tmp_path: Path) -> Non
         result.returncode, result.stdout, result.stderr, f"{config}: is a FIFO; it is never"
     )
     assert config.is_fifo()
+
+
+# ------------------------------- second round (issue 16): a poisoned cache heals
+
+
+def _entry_files(cache: Path) -> list[Path]:
+    return sorted(p for p in (cache / "v1").iterdir() if not p.name.startswith("."))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda entry: entry.write_text("[" * 100_000 + "]" * 100_000),
+        lambda entry: entry.write_text('{"a": ' * 50_000 + "1" + "}" * 50_000),
+        lambda entry: entry.write_bytes(b" " * (2 << 20)),
+        lambda entry: (entry.unlink(), entry.mkdir()),
+        lambda entry: (entry.unlink(), entry.mkdir(), (entry / "x").write_text("x")),
+    ],
+    ids=["deep-list", "deep-object", "huge", "empty-folder", "folder-with-a-file"],
+)
+def test_damaged_cache_entry_warns_once_and_is_replaced(tmp_path: Path, damage: Any) -> None:
+    """Deep JSON, a huge file, a folder in the entry's place: one warning, then healed."""
+    config = str(_local_config(tmp_path))
+    cache = tmp_path / "cache"
+    args = ("resolve", config, "--format", "json", "--training-tokens", "10", "--cache-dir", cache)
+    first = invoke(*args)
+    assert first.code == 0, first.err
+    [entry] = _entry_files(cache)
+    damage(entry)
+    code, out, err = invoke(*args)
+    assert (code, out) == (0, first.out), err
+    [line] = err.splitlines()
+    assert line.startswith("warning: 1 damaged token-count cache entr")
+    assert "replaced" in line and "--cache-dir" not in line
+    assert entry.is_file() and _entry_files(cache) == [entry]
+    assert invoke(*args) == (0, first.out, "")
