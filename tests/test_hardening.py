@@ -326,6 +326,7 @@ def test_trickling_endpoint_hits_the_deadline_naming_the_folder(lab: S3Lab) -> N
     message, seconds = _failure(lab, deadline=1.5)
     assert f"still listing s3://{BUCKET}/{FOLDERS[0]}/ when the 1.5 s deadline expired" in message
     assert 'storage_options={"deadline": SECONDS}' in message
+    assert "one request per 1,000 objects" in message  # why a big folder needs more
     assert seconds < 10
     config = lab_config_file(lab)
     code, out, err = invoke(
@@ -743,3 +744,24 @@ def test_damaged_cache_entry_warns_once_and_is_replaced(tmp_path: Path, damage: 
     assert "replaced" in line and "--cache-dir" not in line
     assert entry.is_file() and _entry_files(cache) == [entry]
     assert invoke(*args) == (0, first.out, "")
+
+
+# ------------------------------- second round (issue 16): scale
+
+PRIORS_KEY = "all_dressed:science_math_and_technology:vigintile_{:07d}: 123456789\n"
+
+
+def test_huge_priors_file_is_refused_before_it_is_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A priors file of 200,000 keys (over 4 MiB) is one line naming the way out."""
+    priors = tmp_path / "priors.yaml"
+    lines = "".join("    " + PRIORS_KEY.format(i) for i in range(200_000))
+    priors.write_text("priors:\n  token_counts:\n" + lines, encoding="utf-8")
+    code, out, err = invoke("resolve", FLAT_CONFIG, "--offline", "--priors", priors)
+    assert_one_error_line(
+        code, out, err, "priors.yaml: is larger than 4 MiB", "qupsample priors CONFIG -o FILE"
+    )
+    assert MAX_FILE_BYTES_ENV in err
+    monkeypatch.setenv(MAX_FILE_BYTES_ENV, str(64 << 20))
+    assert invoke("resolve", FLAT_CONFIG, "--offline", "--priors", priors).code == 0

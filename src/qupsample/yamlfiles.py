@@ -231,11 +231,11 @@ def _python_syntax_error(text: str) -> yaml.MarkedYAMLError | None:
     return None
 
 
-def max_file_bytes() -> int:
-    """The largest spec or config file read: $QUPSAMPLE_MAX_FILE_BYTES, else 256 MiB."""
+def max_file_bytes(default: int = DEFAULT_MAX_FILE_BYTES) -> int:
+    """The largest file read: $QUPSAMPLE_MAX_FILE_BYTES, else `default` (256 MiB)."""
     raw = os.environ.get(MAX_FILE_BYTES_ENV, "").strip()
     if not raw:
-        return DEFAULT_MAX_FILE_BYTES
+        return default
     try:
         value = int(raw)
     except ValueError:
@@ -247,13 +247,13 @@ def max_file_bytes() -> int:
     return value
 
 
-def _too_large(where: str, size: str, limit: int) -> SpecError:
+def _too_large(where: str, size: str, limit: int, fix: str = "split it") -> SpecError:
     return SpecError(
         located(
             where,
             None,
             f"is larger than {size} ({limit:,} bytes)",
-            f"split it, or raise the limit with {MAX_FILE_BYTES_ENV}",
+            f"{fix}, or raise the limit with {MAX_FILE_BYTES_ENV}",
         )
     )
 
@@ -355,13 +355,21 @@ def validate(data: Any, model: type[M], where: str, field: str | None = None) ->
         raise SpecError(message) from None
 
 
-def read_text(path: Path, where: str, fix: str = "check the path") -> str:
+def read_text(
+    path: Path,
+    where: str,
+    fix: str = "check the path",
+    *,
+    limit: int | None = None,
+    shrink: str = "split it",
+) -> str:
     """A UTF-8 text file's contents; a missing, unreadable or too large file is a `SpecError`.
 
-    At most `max_file_bytes()` are read, so a huge file (or an endless one, such as a
-    device) is refused without being read whole.
+    At most `limit` bytes (default `max_file_bytes()`) are read, so a huge file (or an
+    endless one, such as a device) is refused without being read whole; `shrink` says
+    how to make it smaller.
     """
-    limit = max_file_bytes()
+    limit = max_file_bytes() if limit is None else limit
     try:
         with path.open("rb") as handle:
             data = handle.read(limit + 1)
@@ -370,7 +378,7 @@ def read_text(path: Path, where: str, fix: str = "check the path") -> str:
     except OSError as exc:
         raise SpecError(located(where, None, f"cannot read: {exc}")) from None
     if len(data) > limit:
-        raise _too_large(where, f"{limit / 2**20:g} MiB", limit)
+        raise _too_large(where, f"{limit / 2**20:g} MiB", limit, shrink)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
