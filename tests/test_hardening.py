@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -765,3 +766,25 @@ def test_huge_priors_file_is_refused_before_it_is_parsed(
     assert MAX_FILE_BYTES_ENV in err
     monkeypatch.setenv(MAX_FILE_BYTES_ENV, str(64 << 20))
     assert invoke("resolve", FLAT_CONFIG, "--offline", "--priors", priors).code == 0
+
+
+def test_empty_objects_are_warned_about_once_per_leaf_by_priors_and_resolve(
+    tmp_path: Path,
+) -> None:
+    """A leaf of only 0-byte objects: priors and resolve say the same one line, cold or warm."""
+    config = _local_inclusion_config(tmp_path)
+    for part in (tmp_path / "data" / "a").iterdir():
+        part.write_bytes(b"")
+    (tmp_path / "data" / "a" / "part-1.npy").write_bytes(b"")
+    cache = ("--cache-dir", tmp_path / "cache")
+    expected = (
+        f"warning: {config}: leaf a: its 2 object(s) are all empty (0 bytes): 0 tokens"
+        " — check the paths; a leaf of 0 tokens cannot have a positive weight\n"
+    )
+    for _ in ("cold", "warm"):
+        code, out, err = invoke("priors", config, *cache)
+        assert (code, err) == (0, expected)
+        assert yaml.safe_load(out)["priors"]["token_counts"] == {"a": 0, "b": 20}
+        code, out, err = invoke("resolve", config, "--training-tokens", "10", "-f", "json", *cache)
+        assert (code, err) == (0, expected)
+        assert [leaf["tokens"] for leaf in json.loads(out)["leaves"]] == [0, 20]

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from qupsample.cache import CachedCount
 from qupsample.configs import ExperimentConfig, Priors, QualityConfig
 from qupsample.counts import Counting, count_globs
 from qupsample.dialects import (
@@ -155,6 +156,30 @@ def priors_counts(given: PriorsInput | None) -> dict[str, int] | None:
     if isinstance(given, Mapping):
         return dict(validate({"token_counts": dict(given)}, Priors, "priors").token_counts)
     return read_priors(given)
+
+
+def empty_leaf_warnings(
+    where: str, entries: Sequence[Entry], counts: Mapping[str, CachedCount]
+) -> list[str]:
+    """One warning per listed leaf whose objects are all empty (0 bytes, so 0 tokens).
+
+    `priors` and `resolve` both say it, in these words: such a leaf counts 0 tokens,
+    which is refused wherever the leaf has a positive weight.
+    """
+    lines = []
+    for name, entry in walk_leaves(entries):
+        listed = [counts[path] for path in entry.paths if path in counts]
+        objects = sum(count.objects for count in listed)
+        if len(listed) == len(entry.paths) and objects and not any(c.bytes for c in listed):
+            lines.append(
+                located(
+                    where,
+                    f"leaf {name}",
+                    f"its {objects} object(s) are all empty (0 bytes): 0 tokens",
+                    "check the paths; a leaf of 0 tokens cannot have a positive weight",
+                )
+            )
+    return lines
 
 
 def _has_data_weights(entries: Sequence[Entry]) -> bool:
@@ -342,6 +367,7 @@ def resolve(
             progress=progress,
             warnings=warnings,
         )
+    warnings += empty_leaf_warnings(loaded.where, entries, counts)
     path_tokens = None if offline else {g: c.tokens for g, c in counts.items()}
     mismatches: list[str] = []
     try:
