@@ -10,6 +10,9 @@ Measures, and writes as the "Hostile input and faults" section of bench/RESULTS.
 - the DCLM lab (458 folders) behind the fault-injecting proxy: success rate with 30% of
   listings throttled (503 SlowDown) over 20 cold runs, with the shipped budget; time to
   give up with 100% throttled; time from Ctrl-C to exit while listings are in flight.
+- the second round (issue 16; `--second-round` runs only these): YAML nested 100,000
+  levels (flow and block), a mix key of 200,000 parts, a priors file of 2.5 million keys,
+  a poisoned cache entry.
 Only 127.0.0.1 is ever contacted.
 """
 
@@ -131,6 +134,76 @@ def input_rows(workdir: Path) -> list[str]:
     return rows
 
 
+SECOND_ROUND = "### Second round (issue 16)"
+
+
+def second_round_rows(workdir: Path) -> list[str]:
+    """Hostile inputs of the second round: exit code, wall, peak RSS, stderr length."""
+    flat = ROOT / "generated" / "quality_upsampling" / "heavy_code" / "aggressive.yaml"
+    launch = yaml.safe_load(
+        (
+            ROOT / "generated" / "quality_upsampling_launch" / "heavy_code" / "aggressive.yaml"
+        ).read_text(encoding="utf-8")
+    )
+    cases: list[tuple[str, str, list[str]]] = []
+    flow = workdir / "flow.yaml"
+    flow.write_text("[" * 100_000 + "]" * 100_000)
+    cases.append(("flow `[` nested 100,000 levels", str(flow), ["--offline"]))
+    block = workdir / "block.yaml"
+    block.write_text("".join(" " * i + "a:\n" for i in range(20_000)))
+    cases.append(("block mapping nested 20,000 levels", str(block), ["--offline"]))
+    mixkey = workdir / "mixkey.yaml"
+    mixkey.write_text(yaml.safe_dump({**launch, "mix": {":".join(["a"] * 200_000): 1}}))
+    cases.append(("mix key of 200,000 parts", str(mixkey), ["--offline"]))
+    priors = workdir / "priors.yaml"
+    key = "all_dressed:science_math_and_technology:vigintile_{:07d}: 123456789\n"
+    with priors.open("w") as handle:
+        handle.write("priors:\n  token_counts:\n")
+        handle.writelines("    " + key.format(i) for i in range(2_500_000))
+    cases.append(
+        ("priors file of 2,500,000 keys", str(flat), ["--offline", "--priors", str(priors)])
+    )
+    small = workdir / "priors-small.yaml"
+    with small.open("w") as handle:
+        handle.write("priors:\n  token_counts:\n")
+        handle.writelines("    " + key.format(i) for i in range(55_000))
+    cases.append(
+        (
+            "priors file of 55,000 keys (under 4 MiB)",
+            str(flat),
+            ["--offline", "--priors", str(small)],
+        )
+    )
+    rows = [
+        "| input (`resolve ... --offline`) | file MB | exit | wall s | peak RSS MB"
+        " | stderr chars |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
+    for label, config, extra in cases:
+        path = Path(extra[-1]) if "--priors" in extra else Path(config)
+        code, wall, rss, err = measure_err(["resolve", config, *extra], workdir)
+        rows.append(
+            f"| {label} | {path.stat().st_size / 2**20:.1f} | {code} | {wall:.2f} | {rss:.0f}"
+            f" | {len(err)} |"
+        )
+    return rows
+
+
+def measure_err(args: Sequence[str], workdir: Path) -> tuple[int, float, float, str]:
+    """`measure`, keeping stderr."""
+    peak = workdir / "peak.txt"
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(peak), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    wall = time.monotonic() - started
+    return result.returncode, wall, int(peak.read_text()) / 1024, result.stderr
+
+
 def fault_rows(runs: int, log: Callable[[str], None]) -> list[str]:
     from qupsample.errors import StorageError
     from qupsample.storage import count_tokens
@@ -233,14 +306,64 @@ def write_section(results: Path, lines: list[str], heading: str = HEADING) -> No
     results.write_text(text, encoding="utf-8")
 
 
+SECOND_NOTES = """\
+Notes:
+
+- Nesting: the document is composed from parser events with the open collections in a
+  list, and the 101st level stops the parse; libyaml's own limit (1,000) can come first
+  for flow brackets, which it scans ahead. Either way one line, exit 2.
+- The mix key's error line is cut in the middle; URL redaction is linear (the scheme is
+  at most 32 characters, each run's delimiter is found once).
+- Priors files over 4 MiB are refused after reading 4 MiB + 1 bytes, before parsing
+  (the issue's 71 MB file took 47 s and 2.37 GB). Under the bound a key costs about
+  1.2 KB at peak (nodes, dict, validation: 55,000 keys, 99 MB against 36 MB for a tiny
+  input), so a priors file never costs much over 100 MB.
+- The 20,000-level block document is 191 MB of indentation: its peak is the text read
+  and decoded (about twice its size), not the parse, which stops at level 101.
+"""
+
+
+def write_subsection(results: Path, lines: list[str]) -> None:
+    """Replace the subsection `lines[0]` heads, else add it at the end of the section."""
+    text = results.read_text(encoding="utf-8")
+    start = text.find(lines[0])
+    if start >= 0:
+        ends = [i for i in (text.find("\n## ", start), text.find("\n### ", start + 1)) if i >= 0]
+        end = min(ends) + 1 if ends else len(text)
+    else:
+        section = text.find(HEADING)
+        following = text.find("\n## ", section + 1) if section >= 0 else -1
+        start = end = following + 1 if following >= 0 else len(text)
+    before, after = text[:start].rstrip("\n"), text[end:]
+    block = "\n".join(lines) + "\n"
+    results.write_text(before + "\n\n" + block + ("\n" + after if after else ""), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4 throttled runs instead of 20")
     parser.add_argument("--out", type=Path, default=BENCH / "RESULTS.md")
+    parser.add_argument(
+        "--second-round", action="store_true", help="only the second round's inputs"
+    )
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
+
+    with tempfile.TemporaryDirectory() as workdir:
+        log("second round ...")
+        second = [
+            SECOND_ROUND,
+            "",
+            *second_round_rows(Path(workdir)),
+            "",
+            *SECOND_NOTES.splitlines(),
+        ]
+    if args.second_round:
+        write_subsection(args.out, second)
+        print("\n".join(second))
+        return
 
     with tempfile.TemporaryDirectory() as workdir:
         log("hostile input ...")
@@ -260,6 +383,8 @@ def main(argv: list[str] | None = None) -> None:
         *faults,
         "",
         *NOTES.splitlines(),
+        "",
+        *second,
     ]
     write_section(args.out, lines)
     print("\n".join(lines))

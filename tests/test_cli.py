@@ -77,7 +77,7 @@ def test_render_output_that_cannot_be_written_is_a_user_error(tmp_path: Path) ->
     """`render -o` onto a folder exits 2 with one line naming the path, no traceback."""
     code, stdout, stderr = invoke(*RENDER, "-o", str(tmp_path))
     assert (code, stdout) == (2, "")
-    assert stderr == f"error: {tmp_path}: cannot write: Is a directory — choose another path\n"
+    assert stderr == f"error: {tmp_path}: is a folder; it is never replaced — choose another path\n"
     assert list(tmp_path.iterdir()) == []
 
 

@@ -89,7 +89,7 @@ def test_cli_writes_files_and_never_overwrites_an_input(tmp_path: Path) -> None:
     before = source.read_bytes()
     code, out, err = invoke("convert", str(source), "-o", str(source))
     assert (code, out) == (2, "")
-    assert "is an input file" in err and err.count("\n") == 1
+    assert f"is the input {source}" in err and err.count("\n") == 1
     assert source.read_bytes() == before
     code, _, err = invoke("convert", str(source), "-o", str(tmp_path / "new.yaml"))
     assert code == 0, err

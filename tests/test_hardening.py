@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -326,6 +327,7 @@ def test_trickling_endpoint_hits_the_deadline_naming_the_folder(lab: S3Lab) -> N
     message, seconds = _failure(lab, deadline=1.5)
     assert f"still listing s3://{BUCKET}/{FOLDERS[0]}/ when the 1.5 s deadline expired" in message
     assert 'storage_options={"deadline": SECONDS}' in message
+    assert "one request per 1,000 objects" in message  # why a big folder needs more
     assert seconds < 10
     config = lab_config_file(lab)
     code, out, err = invoke(
@@ -504,3 +506,288 @@ def test_priors_mapping_with_an_absurd_count_is_one_line() -> None:
     config = REPO / "generated" / "quality_upsampling" / "heavy_code" / "aggressive.yaml"
     with pytest.raises(UserError, match=r"priors: token_counts\.a: .*about 5001 digits"):
         resolve(config, offline=True, priors={"a": 10**5000})
+
+
+# ------------------------------------------ second round (issue 16): deep nesting
+
+
+def _deep(style: str, levels: int) -> str:
+    """A document nested `levels` deep: flow lists, flow mappings, block lists or mappings."""
+    if style == "flow-list":
+        return "[" * levels + "]" * levels + "\n"
+    if style == "flow-map":
+        return "{a: " * levels + "1" + "}" * levels + "\n"
+    if style == "block-list":
+        return "".join(" " * i + "-\n" for i in range(levels)) + " " * levels + "- 1\n"
+    return "".join(" " * i + "a:\n" for i in range(levels)) + " " * levels + "a: 1\n"
+
+
+DEEP_STYLES = ["flow-list", "flow-map", "block-list", "block-map"]
+
+
+@pytest.mark.parametrize("style", DEEP_STYLES)
+@pytest.mark.parametrize("levels", [101, 1_000, 5_000])
+def test_deep_nesting_is_one_line_whatever_the_depth_and_style(style: str, levels: int) -> None:
+    """Nested 101 to 5,000 levels, flow or block: a SpecError, never a RecursionError."""
+    with pytest.raises(SpecError) as raised:
+        parse_yaml(_deep(style, levels), "deep.yaml")
+    assert str(raised.value).startswith("deep.yaml")
+    assert len(str(raised.value)) < 200
+    assert parse_yaml(_deep(style, 99), "ok.yaml") is not None
+
+
+def test_deep_nesting_in_every_input_is_refused_by_the_cli(tmp_path: Path) -> None:
+    """A config, a spec, a priors file and a --set value nested 5,000 levels: exit 2, one line."""
+    deep = _deep("flow-list", 5_000)
+    config = tmp_path / "deep.yaml"
+    config.write_text(deep, encoding="utf-8")
+    code, out, err = invoke("resolve", config, "--offline")
+    assert_one_error_line(code, out, err, "deep.yaml")
+    root = make_project(tmp_path, {"schemes/profiles/heavy_code.yaml": f"x: {deep}"})
+    code, out, err = invoke("render", "aggressive", "heavy_code", "--root", root)
+    assert_one_error_line(code, out, err, "heavy_code.yaml")
+    flat = REPO / "generated" / "quality_upsampling" / "heavy_code" / "aggressive.yaml"
+    code, out, err = invoke("resolve", flat, "--offline", "--priors", config)
+    assert_one_error_line(code, out, err, "deep.yaml")
+    code, out, err = invoke("render", "aggressive", "heavy_code", "--set", f"seed={deep}")
+    assert_one_error_line(code, out, err, "--set", "seed")
+
+
+def test_deep_nesting_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    """A 20 MB document of nothing but `[` is refused without parsing it all."""
+    config = tmp_path / "deep.yaml"
+    config.write_text("[" * 20_000_000, encoding="utf-8")
+    code, err, _, peak_mib = _run_bounded(["resolve", str(config), "--offline"], tmp_path / "peak")
+    assert_one_error_line(code, "", err, "deep.yaml")
+    assert peak_mib < 300
+
+
+# --------------------------------- second round (issue 16): short lines, linear time
+
+LAUNCH_CONFIG = REPO / "generated" / "quality_upsampling_launch" / "heavy_code" / "aggressive.yaml"
+REDACT_LONG_RUNS = """
+from qupsample.errors import UserError, redact
+for text in ("a." * 200_000, "http://" * 60_000, "http://a" * 50_000 + "?q", "a:" * 200_000):
+    assert len(str(UserError(text))) <= 1000
+    assert len(redact(text)) >= len(text) - 8
+"""
+
+
+def test_redaction_is_linear_on_long_runs_of_letters_digits_and_dots() -> None:
+    """Runs of 400,000 characters are redacted within a subprocess timeout (was quadratic)."""
+    subprocess.run([sys.executable, "-c", REDACT_LONG_RUNS], check=True, timeout=60)
+    assert redact("a.b http://u:p@h/x?t=1 https://h/y?z http://h#f?g") == (
+        "a.b http://***@h/x?*** https://h/y?*** http://h#f?g"
+    )
+
+
+def test_flat_mix_key_of_10k_parts_is_a_short_line(tmp_path: Path) -> None:
+    """A mix key of 10,000 parts: one line under 300 characters, cut in the middle."""
+    config = yaml.safe_load(LAUNCH_CONFIG.read_text(encoding="utf-8"))
+    config["mix"] = {":".join(f"p{i}" for i in range(10_000)): 1}
+    path = tmp_path / "mixkey.yaml"
+    path.write_text(yaml.safe_dump(config, width=10**9), encoding="utf-8")
+    code, out, err = invoke("resolve", path, "--offline")
+    line = assert_one_error_line(code, out, err, "mixkey.yaml: mix.p0.p1.", ".p9999: nested deeper")
+    assert len(line) < 300 and "..." in line
+
+
+def test_long_where_and_field_are_cut_in_the_middle() -> None:
+    """`located` keeps both ends of a long file name and field path."""
+    from qupsample.errors import located
+
+    message = located("d/" * 5_000 + "c.yaml", "f." * 5_000 + "x", "bad", "fix it")
+    assert len(message) < 400
+    assert message.startswith("d/d/") and "c.yaml: f.f." in message
+    assert message.endswith("f.x: bad — fix it")
+
+
+# ------------------------------- second round (issue 16): outputs never lose a file
+
+FLAT_CONFIG = REPO / "generated" / "quality_upsampling" / "heavy_code" / "aggressive.yaml"
+FAMILY_DIR = "quality_upsampling"
+
+
+def _local_inclusion_config(tmp_path: Path) -> Path:
+    """A config of two weightless sources over local objects (priors lists them)."""
+    for name, size in (("a", 40), ("b", 80)):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        (tmp_path / "data" / name / "part-0.npy").write_bytes(bytes(size))
+    config = {
+        "name": "local",
+        "proxy_model_id": "olmo3_14m",
+        "tokenizer": "dolma2",
+        "sources": [
+            {"name": name, "paths": [f"{tmp_path / 'data' / name}/*.npy"]} for name in "ab"
+        ],
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def test_no_command_overwrites_its_own_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """priors -o, render -o, generate --out, convert -o onto an input: exit 2, both named."""
+    config = _local_inclusion_config(tmp_path)
+    (tmp_path / "sub").mkdir()
+    os.link(config, tmp_path / "hard.yaml")
+    monkeypatch.chdir(tmp_path)
+    before = config.read_bytes()
+    for target in ("c.yaml", "./c.yaml", "sub/../c.yaml", "hard.yaml"):
+        code, out, err = invoke("priors", "c.yaml", "--no-cache", "-o", target)
+        assert_one_error_line(code, out, err, f"{Path(target)}: is the input c.yaml", "another")
+        code, out, err = invoke("convert", "c.yaml", "--to", "flat", "--no-cache", "-o", target)
+        assert_one_error_line(code, out, err, f"{Path(target)}: is the input c.yaml")
+    assert config.read_bytes() == before
+    root = make_project(tmp_path)
+    profile = root / "schemes" / "profiles" / "heavy_code.yaml"
+    spec = profile.read_bytes()
+    code, out, err = invoke("render", "aggressive", "heavy_code", "--root", root, "-o", profile)
+    assert_one_error_line(code, out, err, f"{profile}: is the input {profile}")
+    linked = tmp_path / "out" / FAMILY_DIR / "heavy_code" / "aggressive.yaml"
+    linked.parent.mkdir(parents=True)
+    os.link(profile, linked)  # the spec under another name, where generate writes
+    code, out, err = invoke("generate", "--root", root, "--out", tmp_path / "out")
+    assert_one_error_line(code, out, err, f"{linked}: is the input {profile}")
+    assert profile.read_bytes() == spec
+    assert [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()] == [linked.name]
+
+
+def test_output_to_a_fifo_or_a_device_writes_into_it(tmp_path: Path) -> None:
+    """render -o FIFO feeds the reader; -o /dev/null stays a device; a folder is refused."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    # A reader that never blocks: the config (8 kB) fits the pipe's buffer.
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        code, out, err = invoke("render", "aggressive", "heavy_code", "-o", fifo)
+        received = os.read(reader, 1 << 16)
+    finally:
+        os.close(reader)
+    assert (code, out, err) == (0, "", "")
+    assert received.decode().startswith("# quality-upsampling-aggressive-heavy-code\n")
+    assert fifo.is_fifo()
+    assert invoke("render", "aggressive", "heavy_code", "-o", os.devnull).code == 0
+    assert Path(os.devnull).is_char_device()
+    code, out, err = invoke("render", "aggressive", "heavy_code", "-o", tmp_path)
+    assert_one_error_line(code, out, err, f"{tmp_path}: is a folder; it is never replaced")
+
+
+def test_output_to_a_symlink_writes_its_target(tmp_path: Path) -> None:
+    """-o LINK follows the link on purpose: the target is updated and the link stays."""
+    target = tmp_path / "real.yaml"
+    target.write_text("old\n")
+    link = tmp_path / "link.yaml"
+    link.symlink_to(target)
+    code, out, err = invoke("render", "aggressive", "heavy_code", "-o", link)
+    assert (code, out, err) == (0, "", "")
+    assert link.is_symlink() and target.read_text().startswith("# quality-upsampling-")
+    to_input = tmp_path / "to-input.yaml"
+    to_input.symlink_to(FLAT_CONFIG)
+    code, out, err = invoke("convert", FLAT_CONFIG, "-o", to_input)
+    assert_one_error_line(code, out, err, f"{to_input}: is the input {FLAT_CONFIG}")
+    help_text = invoke("render", "--help").out
+    assert "symbolic link is followed" in " ".join(help_text.split())
+
+
+def test_generate_never_replaces_a_link_or_a_special_file(tmp_path: Path) -> None:
+    """A generated file's path holding a symlink or a FIFO: exit 2, both left as they were."""
+    out = tmp_path / "out"
+    root = make_project(tmp_path)
+    assert invoke("generate", "--root", root, "--out", out).code == 0
+    config = out / FAMILY_DIR / "heavy_code" / "aggressive.yaml"
+    config.unlink()
+    os.mkfifo(config)
+    # In a process with a timeout: reading the FIFO to compare it would block for good.
+    result = subprocess.run(
+        [sys.executable, "-m", "qupsample", "generate", "--root", str(root), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert_one_error_line(
+        result.returncode, result.stdout, result.stderr, f"{config}: is a FIFO; it is never"
+    )
+    assert config.is_fifo()
+
+
+# ------------------------------- second round (issue 16): a poisoned cache heals
+
+
+def _entry_files(cache: Path) -> list[Path]:
+    return sorted(p for p in (cache / "v1").iterdir() if not p.name.startswith("."))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda entry: entry.write_text("[" * 100_000 + "]" * 100_000),
+        lambda entry: entry.write_text('{"a": ' * 50_000 + "1" + "}" * 50_000),
+        lambda entry: entry.write_bytes(b" " * (2 << 20)),
+        lambda entry: (entry.unlink(), entry.mkdir()),
+        lambda entry: (entry.unlink(), entry.mkdir(), (entry / "x").write_text("x")),
+    ],
+    ids=["deep-list", "deep-object", "huge", "empty-folder", "folder-with-a-file"],
+)
+def test_damaged_cache_entry_warns_once_and_is_replaced(tmp_path: Path, damage: Any) -> None:
+    """Deep JSON, a huge file, a folder in the entry's place: one warning, then healed."""
+    config = str(_local_config(tmp_path))
+    cache = tmp_path / "cache"
+    args = ("resolve", config, "--format", "json", "--training-tokens", "10", "--cache-dir", cache)
+    first = invoke(*args)
+    assert first.code == 0, first.err
+    [entry] = _entry_files(cache)
+    damage(entry)
+    code, out, err = invoke(*args)
+    assert (code, out) == (0, first.out), err
+    [line] = err.splitlines()
+    assert line.startswith("warning: 1 damaged token-count cache entr")
+    assert "replaced" in line and "--cache-dir" not in line
+    assert entry.is_file() and _entry_files(cache) == [entry]
+    assert invoke(*args) == (0, first.out, "")
+
+
+# ------------------------------- second round (issue 16): scale
+
+PRIORS_KEY = "all_dressed:science_math_and_technology:vigintile_{:07d}: 123456789\n"
+
+
+def test_huge_priors_file_is_refused_before_it_is_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A priors file of 200,000 keys (over 4 MiB) is one line naming the way out."""
+    priors = tmp_path / "priors.yaml"
+    lines = "".join("    " + PRIORS_KEY.format(i) for i in range(200_000))
+    priors.write_text("priors:\n  token_counts:\n" + lines, encoding="utf-8")
+    code, out, err = invoke("resolve", FLAT_CONFIG, "--offline", "--priors", priors)
+    assert_one_error_line(
+        code, out, err, "priors.yaml: is larger than 4 MiB", "qupsample priors CONFIG -o FILE"
+    )
+    assert MAX_FILE_BYTES_ENV in err
+    monkeypatch.setenv(MAX_FILE_BYTES_ENV, str(64 << 20))
+    assert invoke("resolve", FLAT_CONFIG, "--offline", "--priors", priors).code == 0
+
+
+def test_empty_objects_are_warned_about_once_per_leaf_by_priors_and_resolve(
+    tmp_path: Path,
+) -> None:
+    """A leaf of only 0-byte objects: priors and resolve say the same one line, cold or warm."""
+    config = _local_inclusion_config(tmp_path)
+    for part in (tmp_path / "data" / "a").iterdir():
+        part.write_bytes(b"")
+    (tmp_path / "data" / "a" / "part-1.npy").write_bytes(b"")
+    cache = ("--cache-dir", tmp_path / "cache")
+    expected = (
+        f"warning: {config}: leaf a: its 2 object(s) are all empty (0 bytes): 0 tokens"
+        " — check the paths; a leaf of 0 tokens cannot have a positive weight\n"
+    )
+    for _ in ("cold", "warm"):
+        code, out, err = invoke("priors", config, *cache)
+        assert (code, err) == (0, expected)
+        assert yaml.safe_load(out)["priors"]["token_counts"] == {"a": 0, "b": 20}
+        code, out, err = invoke("resolve", config, "--training-tokens", "10", "-f", "json", *cache)
+        assert (code, err) == (0, expected)
+        assert [leaf["tokens"] for leaf in json.loads(out)["leaves"]] == [0, 20]

@@ -524,7 +524,7 @@ def test_corrupt_cache_file_warns_once_and_recounts(
     second = resolve(config, storage_options=s3.storage_options, cache_dir=tmp_path)
     assert s3.proxy.counts() == {"ListObjectsV2": 1}
     assert len(second.warnings) == 1
-    assert "unreadable cache file" in second.warnings[0]
+    assert "damaged token-count cache entr" in second.warnings[0]
     assert victim.name in second.warnings[0]
     assert leaf_rows(second) == leaf_rows(first)
     assert path_rows(second, s3_root) == path_rows(first, s3_root)

@@ -2,7 +2,9 @@
 
 Files are written atomically (a temporary file in the same folder, then `os.replace`),
 so concurrent processes see either the old file or the new one, never half of one.
-A file that cannot be read is reported in `TokenCache.corrupt` and treated as a miss.
+Any damage to an entry (unreadable, garbled, nested past any parser's depth, huge, a
+folder in its place) is reported in `TokenCache.corrupt` and treated as a miss; `put`
+then replaces it, so the damage is reported once and never again.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import json
 import math
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,8 @@ from qupsample.errors import UserError
 from qupsample.files import replace_atomically
 
 FORMAT_VERSION = 1
+# An entry is a few hundred bytes (its glob included); anything larger is damage.
+MAX_ENTRY_BYTES = 1 << 20
 _SUBDIR = f"v{FORMAT_VERSION}"
 # Location fields that would carry credentials; storage_location never produces them.
 _SECRET_FIELDS = frozenset(
@@ -81,14 +86,15 @@ class TokenCache:
         fields = _key_fields(glob, location, token_size)
         path = self._path(fields)
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open("rb") as handle:
+                data = handle.read(MAX_ENTRY_BYTES + 1)
         except (FileNotFoundError, NotADirectoryError):
             # Not a folder: a miss, not a corrupt entry; `put` says why once.
             return None
-        except (OSError, UnicodeDecodeError):
+        except OSError:  # a folder in the entry's place, or unreadable
             self.corrupt.append(path)
             return None
-        count = _parse(text, fields)
+        count = _parse(data, fields) if len(data) <= MAX_ENTRY_BYTES else None
         if count is None:
             self.corrupt.append(path)
         return count
@@ -113,6 +119,7 @@ class TokenCache:
         text = json.dumps(record, sort_keys=True, ensure_ascii=False, indent=1) + "\n"
         if self.directory.exists() and not self.directory.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, "it is a file, not a folder")
+        _clear_folder(path)
         # Readers (and other writers) only ever see a complete file.
         replace_atomically(path, text)
 
@@ -136,11 +143,28 @@ def _key_fields(glob: str, location: Mapping[str, str], token_size: int) -> dict
     }
 
 
-def _parse(text: str, fields: Mapping[str, Any]) -> CachedCount | None:
-    """A CachedCount from a file's text, or None if it is not a valid entry for `fields`."""
+def _clear_folder(path: Path) -> None:
+    """Move a folder that sits where an entry file goes out of the way.
+
+    An empty one is removed; one with files in it is renamed aside (hidden, marked
+    `.damaged`), since what it holds is not ours to delete.
+
+    Raises:
+        OSError: it cannot be moved (the cache folder is not writable).
+    """
+    if path.is_symlink() or not path.is_dir():
+        return
     try:
-        record = json.loads(text)
-    except ValueError:
+        path.rmdir()
+    except OSError:
+        path.rename(path.with_name(f".{path.name}.{secrets.token_hex(4)}.damaged"))
+
+
+def _parse(data: bytes, fields: Mapping[str, Any]) -> CachedCount | None:
+    """A CachedCount from a file's bytes, or None if it is not a valid entry for `fields`."""
+    try:
+        record = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):  # garbled, or nested too deep for the parser
         return None
     if not isinstance(record, dict):
         return None

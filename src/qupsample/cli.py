@@ -420,15 +420,18 @@ def plot(
     """
     from qupsample.plot import plot_mixes, require_matplotlib
     from qupsample.resolve import resolve as resolve_mix
+    from qupsample.specs import command_inputs, open_project
 
     # Before any storage is listed: a missing extra should not cost a resolve first.
     require_matplotlib()
+
     counting = storage.kwargs()
     mixes = [
         resolve_mix(config, root=root, weights_only=True, family=family, **counting)
         for config in configs
     ]
-    path = plot_mixes(mixes, output, title=title, sources=configs)
+    inputs = command_inputs(configs, open_project(root), storage.priors)
+    path = plot_mixes(mixes, output, title=title, sources=configs, inputs=inputs)
     typer.echo(f"wrote {path}", err=True)
 
 
@@ -445,10 +448,14 @@ def priors(
     Counts come from folder listings through the cache, never a request per object; a
     leaf that cannot be read is an error naming it (olmix would count it as 0).
     """
-    from qupsample.files import write_atomic
+    from qupsample.files import write_output
     from qupsample.priors import compute_priors, format_priors
+    from qupsample.specs import command_inputs, open_project
 
     counting = storage.kwargs()
+    inputs = command_inputs([config], open_project(root))
+    if output is not None:
+        inputs.check(output)  # before any listing: nothing is counted for nothing
     warnings: list[str] = []
     with _progress(False) as progress:
         counts = compute_priors(
@@ -467,7 +474,7 @@ def priors(
     if output is None:
         sys.stdout.write(text)
     else:
-        write_atomic(output, text)
+        write_output(output, text, inputs)
         typer.echo(f"wrote {output} ({len(counts)} leaves)", err=True)
 
 

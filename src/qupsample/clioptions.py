@@ -154,6 +154,13 @@ ConfigsArgument = Annotated[
 ]
 
 
+# How every -o FILE is written (files.write_output): the one rule, said once.
+OUTPUT_RULE = (
+    "atomically; a FIFO or device is written into, a symbolic link is followed (its target "
+    "is written); never an input file"
+)
+
+
 # --- options of one command ----------------------------------------------------------
 
 
@@ -188,7 +195,7 @@ RenderOutputOption = Annotated[
         "-o",
         "--output",
         metavar="FILE",
-        help="Write to this file (atomically) instead of stdout.",
+        help=f"Write to this file instead of stdout: {OUTPUT_RULE}.",
     ),
 ]
 RenderFamilyOption = Annotated[
@@ -198,7 +205,11 @@ RenderFamilyOption = Annotated[
 GenerateOutOption = Annotated[
     Path | None,
     typer.Option(
-        "--out", metavar="DIR", help="Output folder [default: generated/ in the project]."
+        "--out",
+        metavar="DIR",
+        help="Output folder [default: generated/ in the project]. A file there that is "
+        "an input (spec, template, --priors), a symbolic link or a special file is never "
+        "replaced.",
     ),
 ]
 GenerateCheckOption = Annotated[
@@ -300,7 +311,10 @@ DiffTokensOption = Annotated[
 PlotOutputOption = Annotated[
     Path,
     typer.Option(
-        "-o", "--output", metavar="FILE", help="The picture to write: FILE.png or FILE.svg."
+        "-o",
+        "--output",
+        metavar="FILE",
+        help=f"The picture to write, FILE.png or FILE.svg: {OUTPUT_RULE}.",
     ),
 ]
 PlotTitleOption = Annotated[
@@ -313,7 +327,7 @@ PriorsOutputOption = Annotated[
         "--output",
         metavar="FILE",
         dir_okay=False,
-        help="Write to this file (atomically).",
+        help=f"Write to this file: {OUTPUT_RULE}.",
     ),
 ]
 ConvertOutputOption = Annotated[
@@ -323,7 +337,7 @@ ConvertOutputOption = Annotated[
         "--output",
         metavar="FILE",
         dir_okay=False,
-        help="Write the one converted config to this file.",
+        help=f"Write the one converted config to this file: {OUTPUT_RULE}.",
     ),
 ]
 ConvertOutOption = Annotated[
@@ -332,7 +346,7 @@ ConvertOutOption = Annotated[
         "--out",
         metavar="DIR",
         file_okay=False,
-        help="Write each converted config to DIR/<name>.yaml.",
+        help="Write each converted config to DIR/<name>.yaml (never over an input).",
     ),
 ]
 ConvertToOption = Annotated[

@@ -25,7 +25,7 @@ from qupsample.dialects import (
     load_config,
 )
 from qupsample.errors import Hint, UserError, shown_names
-from qupsample.files import write_atomic
+from qupsample.files import Inputs, write_output
 from qupsample.mixblock import rounding_note
 from qupsample.olmixmodels import ExperimentConfig, GenerationConfig, LaunchConfig
 from qupsample.resolve import (
@@ -36,7 +36,14 @@ from qupsample.resolve import (
     priors_counts,
 )
 from qupsample.specmodels import safe_name
-from qupsample.specs import Project, ProjectInput, load_eval_suite, only_family, open_project
+from qupsample.specs import (
+    Project,
+    ProjectInput,
+    command_inputs,
+    load_eval_suite,
+    only_family,
+    open_project,
+)
 from qupsample.weights import walk_leaves
 from qupsample.yamltext import comment_text, yaml_block
 
@@ -256,8 +263,8 @@ def convert_files(
             Hint("use {} (one file per config)", "--out DIR", 'out="DIR"'),
             where=str(output),
         )
-    inputs = {Path(c).resolve() for c in configs if Path(c).exists()}
     project = only_family(open_project(root), family, "convert")
+    inputs = command_inputs(configs, project, priors if isinstance(priors, str | Path) else None)
     priors = priors_counts(priors)  # read a priors file once for every config
     results: list[tuple[Converted, Path | None]] = []
     for config in configs:
@@ -285,7 +292,7 @@ def convert_files(
     _check_destinations(results, inputs)
     for converted, destination in results:
         if destination is not None:
-            write_atomic(destination, converted.text)
+            write_output(destination, converted.text, inputs)
     return results
 
 
@@ -306,21 +313,14 @@ def _destination(
     return Path(out) / f"{name}.yaml"
 
 
-def _check_destinations(
-    results: Sequence[tuple[Converted, Path | None]], inputs: set[Path]
-) -> None:
+def _check_destinations(results: Sequence[tuple[Converted, Path | None]], inputs: Inputs) -> None:
     """No destination is an input, and no two configs go to one file."""
     seen: dict[Path, str] = {}
     for converted, destination in results:
         if destination is None:
             continue
+        inputs.check(destination)
         resolved = destination.resolve()
-        if resolved in inputs:
-            raise UserError(
-                "is an input file; convert never overwrites its input",
-                where=str(destination),
-                fix="write the converted config elsewhere",
-            )
         if resolved in seen:
             raise UserError(
                 f"both {seen[resolved]} and {converted.source} convert to this file",

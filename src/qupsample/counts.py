@@ -73,8 +73,8 @@ def count_globs(
                     store = None
     if store is not None and store.corrupt:
         notes.append(
-            f"{len(store.corrupt)} unreadable cache file(s) in {store.directory}"
-            f" (e.g. {store.corrupt[0].name}); counted again"
+            f"{len(store.corrupt)} damaged token-count cache entr(ies) in {store.directory}"
+            f" (e.g. {store.corrupt[0].name}); counted again and replaced"
         )
     return counts
 

@@ -52,9 +52,11 @@ from qupsample.rules import (
 from qupsample.specmodels import Proxies
 from qupsample.specs import Project, ProjectInput, open_project
 from qupsample.weights import number_problem
-from qupsample.yamlfiles import parse_yaml, read_text, validate, validation_error
+from qupsample.yamlfiles import max_file_bytes, parse_yaml, read_text, validate, validation_error
 
 M = TypeVar("M", bound=BaseModel)
+# The largest priors file read (unless $QUPSAMPLE_MAX_FILE_BYTES says otherwise).
+MAX_PRIORS_BYTES = 4 * 1024 * 1024
 
 
 FORMS = {
@@ -271,7 +273,15 @@ def read_priors(path: Path | str) -> dict[str, int]:
     any config carrying one), or the block's contents directly.
     """
     where = str(path)
-    data = parse_yaml(read_text(Path(path), where), where)
+    # A count per leaf: a few hundred lines for any real config. The bound keeps a huge
+    # file from costing 30 times its size in memory (a node, a key and a number each).
+    text = read_text(
+        Path(path),
+        where,
+        limit=max_file_bytes(MAX_PRIORS_BYTES),
+        shrink="keep only this config's leaves (`qupsample priors CONFIG -o FILE`)",
+    )
+    data = parse_yaml(text, where)
     if isinstance(data, Mapping) and "priors" in data:
         block, field = data["priors"], "priors"
     else:

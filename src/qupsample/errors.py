@@ -15,14 +15,40 @@ from dataclasses import dataclass
 from typing import Self
 
 # `scheme://user:password@` and the query string of an http(s) URL may carry secrets.
-# Only http(s) queries go: in `s3://` and local globs `?` is a wildcard.
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/@]+@")
-_HTTP_QUERY = re.compile(r"(?i)\b(https?://[^\s?#`\"'<>]*)\?[^\s`\"'<>]*")
+# Only http(s) queries go: in `s3://` and local globs `?` is a wildcard. A scheme is at
+# most 32 characters, so a long run of letters and dots costs each position 32 steps,
+# never a scan to the end of the text (which made redaction quadratic).
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,31}://)[^\s/@]+@")
+_HTTP = re.compile(r"(?i)\bhttps?://")
+_URL_END = re.compile(r"[\s?#`\"'<>]")
+_QUERY_END = re.compile(r"[\s`\"'<>]")
 
 
 def redact(text: str) -> str:
-    """Hide the user info and the query string of every URL in `text`."""
-    return _HTTP_QUERY.sub(r"\1?***", _USERINFO.sub(r"\1***@", text))
+    """Hide the user info and the query string of every URL in `text` (linear time)."""
+    return _hide_queries(_USERINFO.sub(r"\1***@", text))
+
+
+def _hide_queries(text: str) -> str:
+    """`text` with the query of each http(s) URL shown as `?***`.
+
+    URLs that share one run of URL characters share its first delimiter, which is found
+    once: each character is scanned a bounded number of times.
+    """
+    parts: list[str] = []
+    cursor = 0  # text before this is in `parts`
+    scanned = 0  # the run up to here ends with the delimiter found last, not a `?`
+    for match in _HTTP.finditer(text):
+        if match.start() < max(cursor, scanned):
+            continue
+        end = _URL_END.search(text, match.end())
+        scanned = end.start() if end else len(text)
+        if end is None or end.group() != "?":
+            continue
+        query_end = _QUERY_END.search(text, scanned + 1)
+        parts += [text[cursor:scanned], "?***"]
+        cursor = query_end.start() if query_end else len(text)
+    return "".join(parts) + text[cursor:]
 
 
 class _ShortRepr(reprlib.Repr):
@@ -37,6 +63,11 @@ _SHORT.maxlevel = 2
 _SHORT.maxtuple = _SHORT.maxlist = _SHORT.maxdict = _SHORT.maxset = 4
 _SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 40
 SHORT_LIMIT = 60
+# The parts of a `located` message, and any message as a whole, are cut to these.
+WHERE_LIMIT = 160
+FIELD_LIMIT = 100
+WHAT_LIMIT = 400
+MESSAGE_LIMIT = 1000
 
 
 def short_repr(value: object, limit: int = SHORT_LIMIT) -> str:
@@ -55,8 +86,14 @@ def more(hidden: int, noun: str = "") -> str:
 
 
 def shorten(text: str, limit: int = SHORT_LIMIT) -> str:
-    """`text` cut to `limit` characters, marked with `...` where it was cut."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """`text` cut in the middle to `limit` characters, marked with `...` where it was cut.
+
+    Both ends stay: a path's root and its file name, a value's start and end.
+    """
+    if len(text) <= limit:
+        return text
+    tail = (limit - 3) // 2
+    return text[: limit - 3 - tail] + "..." + (text[-tail:] if tail else "")
 
 
 @dataclass(frozen=True)
@@ -109,7 +146,7 @@ class QupsampleError(Exception):
     @property
     def message(self) -> str:
         """The one line: `where: field: what — fix`, with URL secrets hidden."""
-        return redact(located(self.where, self.field, self.what, self.fix))
+        return shorten(redact(located(self.where, self.field, self.what, self.fix)), MESSAGE_LIMIT)
 
     def __str__(self) -> str:
         return self.render(None)
@@ -178,8 +215,14 @@ class InfeasibleMixError(QupsampleError):
 
 
 def located(where: str | None, field: str | None, what: str, fix: str | None = None) -> str:
-    """Format a user-facing message as `where: field: what — fix`."""
-    parts = [part for part in (where, field) if part]
-    parts.append(what)
+    """Format a user-facing message as `where: field: what — fix`.
+
+    Long parts are cut in the middle (`shorten`), so the line stays short whatever the
+    input held: a path of 10,000 parts, a value of a megabyte.
+    """
+    parts = [shorten(where, WHERE_LIMIT)] if where else []
+    if field:
+        parts.append(shorten(field, FIELD_LIMIT))
+    parts.append(shorten(what, WHAT_LIMIT))
     message = ": ".join(parts)
-    return f"{message} — {fix}" if fix else message
+    return f"{message} — {shorten(fix, WHAT_LIMIT)}" if fix else message

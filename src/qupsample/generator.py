@@ -7,6 +7,7 @@ each atomically, so an error leaves the output folder as it was.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 from qupsample.build import OUTPUT_DIR, Target, apply_overrides
 from qupsample.counts import Counting
 from qupsample.errors import Hint, UserError
-from qupsample.files import write_atomic
+from qupsample.files import Inputs, write_output
 from qupsample.mixblock import rounding_note
 from qupsample.renderer import find_template, render_target, render_template, uses_document
 from qupsample.resolve import PriorsInput, priors_counts
@@ -271,6 +272,9 @@ def plan_outputs(
 
 def _is_current(path: Path, file: OutputFile) -> bool:
     try:
+        # Only a regular file is read: a FIFO there would block the read for good.
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return False
         if path.read_bytes() != file.content.encode("utf-8"):
             return False
     except OSError:
@@ -338,18 +342,25 @@ def generate(
     )
     report = GenerateReport(folder, project.describe(), warnings=warnings)
     expected = {file.path for file in files}
+    inputs = Inputs([*project.inputs, priors if isinstance(priors, str | Path) else None])
     for file in files:
         _inside(folder, file.path)
+        inputs.check(folder / file.path)
     owned = _owned_folders(project, variants)
     if out is None:
         owned = sorted({*owned, *_former_sweeps(folder, project)})
     _find_strays(report, owned, expected, whole=out is None and family is None)
-    _apply(report, files, owned, check)
+    _apply(report, files, owned, check, inputs)
     return report
 
 
-def _apply(report: GenerateReport, files: Sequence[OutputFile], owned: Sequence[str],
-           check: bool) -> None:  # fmt: skip
+def _apply(
+    report: GenerateReport,
+    files: Sequence[OutputFile],
+    owned: Sequence[str],
+    check: bool,
+    inputs: Inputs,
+) -> None:
     """Write what differs and remove the orphans (with `check`, only report them)."""
     folder = report.out
     for file in files:
@@ -359,7 +370,7 @@ def _apply(report: GenerateReport, files: Sequence[OutputFile], owned: Sequence[
         elif check:
             (report.stale if path.exists() else report.missing).append(file.path)
         else:
-            write_atomic(path, file.content, file.executable)
+            write_output(path, file.content, inputs, executable=file.executable, follow=False)
             report.written.append(file.path)
     if not check:
         for relative in report.orphaned:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qupsample.errors import UserError, shown_names
-from qupsample.files import write_atomic
+from qupsample.files import Inputs, write_output
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -135,6 +135,7 @@ def plot_mixes(
     *,
     title: str | None = None,
     sources: Sequence[str | Path] | None = None,
+    inputs: Inputs | None = None,
 ) -> Path:
     """Draws one stacked bar per mix (% of training tokens per leaf) to a PNG or SVG file.
 
@@ -144,6 +145,7 @@ def plot_mixes(
         title: A title above the bars.
         sources: What each mix was resolved from (file or `SCHEME:PROFILE`): bars
             whose mixes share a name are labelled by these (see `bar_labels`).
+        inputs: Files the picture must never replace (the configs drawn).
 
     Returns:
         The path written (atomically: readers never see half a picture).
@@ -187,7 +189,7 @@ def plot_mixes(
     if title:
         axes.set_title(title)
     _legend(figure, drawn, colours, columns)
-    write_atomic(path, _picture(figure, path.suffix.lower(), labels, title))
+    write_output(path, _picture(figure, path.suffix.lower(), labels, title), inputs or Inputs())
     return path
 
 

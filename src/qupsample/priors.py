@@ -19,7 +19,7 @@ import yaml
 from qupsample.counts import count_globs
 from qupsample.dialects import ConfigInput, load_config, priors_block
 from qupsample.errors import StorageError
-from qupsample.resolve import config_entries, token_size
+from qupsample.resolve import config_entries, empty_leaf_warnings, token_size
 from qupsample.specs import ProjectInput, open_project
 from qupsample.weights import walk_leaves
 
@@ -57,7 +57,8 @@ def compute_priors(
     """
     project = open_project(root)
     loaded = load_config(config, root=project)
-    leaves = list(walk_leaves(config_entries(loaded.experiment)))
+    entries = config_entries(loaded.experiment)
+    leaves = list(walk_leaves(entries))
     globs = list(dict.fromkeys(path for _, entry in leaves for path in entry.paths))
     try:
         counts = count_globs(
@@ -76,6 +77,8 @@ def compute_priors(
         if leaf is None:
             raise
         raise exc.within(f"{loaded.where}: leaf {leaf}") from None
+    if warnings is not None:
+        warnings += empty_leaf_warnings(loaded.where, entries, counts)
     return {
         name: sum(counts[path].tokens for path in entry.paths)
         for name, entry in sorted(leaves, key=lambda item: item[0])

@@ -28,7 +28,7 @@ from qupsample.build import Target, apply_overrides, build_config, find_target
 from qupsample.counts import Counting
 from qupsample.dialects import launch_document, read_config
 from qupsample.errors import RenderError
-from qupsample.files import write_atomic
+from qupsample.files import Inputs, write_output
 from qupsample.mixblock import rounding_note
 from qupsample.olmixmodels import ExperimentConfig
 from qupsample.resolve import PriorsInput, config_findings, mix_tree
@@ -282,8 +282,8 @@ def render(
         keep_zero: keep weight-0 buckets (plan-era: `weight: 0`; current olmix: in `data`
             with weight 0 in `mix`) instead of omitting them.
         family: the family, where the scheme and profile are in several.
-        out: also write the config to this file, atomically (its usage line then
-            shows this path).
+        out: also write the config to this file (its usage line then shows this path),
+            as `files.write_output` writes: never over a spec or template.
         template: a template of `templates/` instead of the family's, e.g.
             "olmix-launch" (current olmix's launch config, with its `mix:` block).
         offline: for a current-olmix template, list no storage (weights must be
@@ -315,7 +315,8 @@ def render(
         warnings=warnings,
     )
     if out is not None:
-        write_atomic(Path(out), text)
+        given = priors if isinstance(priors, str | Path) else None
+        write_output(Path(out), text, Inputs([*project.inputs, given]))
     return text
 
 

@@ -38,6 +38,7 @@ from qupsample.errors import (
     StorageError,
     UserError,
     WeightError,
+    located,
     shown_names,
 )
 from qupsample.mix import LeafRow, Mix, PathRow
@@ -136,6 +137,30 @@ def priors_counts(given: PriorsInput | None) -> dict[str, int] | None:
     return read_priors(given)
 
 
+def empty_leaf_warnings(
+    where: str, entries: Sequence[Entry], counts: Mapping[str, CachedCount]
+) -> list[str]:
+    """One warning per listed leaf whose objects are all empty (0 bytes, so 0 tokens).
+
+    `priors` and `resolve` both say it, in these words: such a leaf counts 0 tokens,
+    which is refused wherever the leaf has a positive weight.
+    """
+    lines = []
+    for name, entry in walk_leaves(entries):
+        listed = [counts[path] for path in entry.paths if path in counts]
+        objects = sum(count.objects for count in listed)
+        if len(listed) == len(entry.paths) and objects and not any(c.bytes for c in listed):
+            lines.append(
+                located(
+                    where,
+                    f"leaf {name}",
+                    f"its {objects} object(s) are all empty (0 bytes): 0 tokens",
+                    "check the paths; a leaf of 0 tokens cannot have a positive weight",
+                )
+            )
+    return lines
+
+
 def _has_data_weights(entries: Sequence[Entry]) -> bool:
     return any(e.weight is not None or _has_data_weights(e.children) for e in entries)
 
@@ -208,6 +233,7 @@ def resolve(
     globs = [] if offline else _globs_to_count(entries, flat_mix, leaf_counts, weights_only)
     counting = Counting(storage_options, offline, None, cache, refresh, cache_dir)
     counts = _count(globs, size, counting, progress, warnings)
+    warnings += empty_leaf_warnings(loaded.where, entries, counts)
     path_tokens = None if offline else {g: c.tokens for g, c in counts.items()}
     shares = _shares(loaded, entries, flat_mix, path_tokens, leaf_counts, weights_only, findings)
     if flat_mix is None and with_priors and offline:

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from qupsample.errors import Hint, SpecError, shown_names
+from qupsample.files import Inputs
 from qupsample.specmodels import (
     EvalSuite,
     Family,
@@ -131,6 +132,11 @@ class Project:
         """The families, by name."""
         return self.specs.families
 
+    @property
+    def inputs(self) -> tuple[Path, Path]:
+        """The folders every file of which a command of this project may read."""
+        return self.root / SCHEMES_DIR, self.templates
+
     def with_specs(self, **changes: Any) -> Project:
         """The same project with some specs replaced (`layout`, `settings`, `families`)."""
         project = Project(self.root, self.builtin)
@@ -153,6 +159,22 @@ def open_project(root: ProjectInput = None) -> Project:
         return root
     folder, builtin = locate_root(root)
     return Project(folder.resolve(), builtin)
+
+
+def command_inputs(
+    configs: Iterable[str | Path], project: Project, *others: Path | str | None
+) -> Inputs:
+    """The files a command that reads `configs` (and `others`) must never overwrite.
+
+    A config that is no file (a `SCHEME:PROFILE` pair) is built from the project's
+    specs, so those count as inputs then.
+    """
+    files = [Path(config) for config in configs]
+    inputs = Inputs([*others, *(path for path in files if path.is_file())])
+    if not all(path.is_file() for path in files):
+        for folder in project.inputs:
+            inputs.add(folder)
+    return inputs
 
 
 def _is_root(folder: Path) -> bool:

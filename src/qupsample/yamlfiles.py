@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -32,6 +32,9 @@ DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
 # bytes whose aliases expand to 10**9 nodes.
 MAX_ALIAS_NODES = 100_000
 MAX_DEPTH = 100
+# libyaml's words for a document past its own nesting limit (PyYAML's scanner, which
+# has none, would take quadratic time to scan such a document again).
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
 
 
 class _UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type, misc]
@@ -130,16 +133,96 @@ _LastKeyLoader.add_constructor(
 )
 
 
-def _load(text: str, loader_class: type[yaml.SafeLoader] = _UniqueKeyLoader) -> Any:
+def _compose_node(loader: _UniqueKeyLoader) -> yaml.Node | None:
+    """The document's node graph, built from parser events without recursion.
+
+    PyYAML's composer (and libyaml's) recurses once per level, so a document nested
+    thousands of levels deep exhausts the stack before any bound is checked. Here the
+    open collections are a list, and the one past `MAX_DEPTH` stops the parse at once:
+    time and memory stay bounded by the first `MAX_DEPTH` levels.
+    """
+    loader.get_event()  # stream start
+    if loader.check_event(yaml.StreamEndEvent):
+        return None
+    loader.get_event()  # document start
+    anchors: dict[str, yaml.Node] = {}
+    open_nodes: list[tuple[yaml.CollectionNode, list[yaml.Node]]] = []
+    while True:
+        event = loader.get_event()
+        node: yaml.Node
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor not in anchors:
+                mark = cast(yaml.Mark | None, event.start_mark)
+                raise yaml.composer.ComposerError(
+                    None, None, f"found undefined alias {event.anchor!r}", mark
+                )
+            node = anchors[event.anchor]
+        elif isinstance(event, yaml.CollectionEndEvent):
+            collection, children = open_nodes.pop()
+            collection.end_mark = event.end_mark
+            if isinstance(collection, yaml.MappingNode):
+                collection.value = list(zip(children[::2], children[1::2], strict=True))
+            node = collection
+        else:
+            node = _start_node(loader, event)
+            if event.anchor is not None:
+                if event.anchor in anchors:
+                    raise yaml.composer.ComposerError(
+                        f"found duplicate anchor {event.anchor!r}; first occurrence",
+                        anchors[event.anchor].start_mark,
+                        "second occurrence",
+                        node.start_mark,
+                    )
+                anchors[event.anchor] = node
+            if isinstance(node, yaml.CollectionNode):
+                if len(open_nodes) >= MAX_DEPTH:
+                    raise _BoundError(f"nested deeper than {MAX_DEPTH} levels")
+                open_nodes.append((node, node.value if isinstance(node, yaml.SequenceNode) else []))
+                continue
+        if not open_nodes:
+            break
+        open_nodes[-1][1].append(node)
+    loader.get_event()  # document end
+    if not loader.check_event(yaml.StreamEndEvent):
+        raise yaml.composer.ComposerError(
+            "expected a single document in the stream",
+            node.start_mark,
+            "but found another document",
+            cast(yaml.Mark | None, loader.get_event().start_mark),
+        )
+    return node
+
+
+def _start_node(loader: _UniqueKeyLoader, event: yaml.Event) -> yaml.Node:
+    """A scalar node, or an empty collection node, for a scalar or start event."""
+    # libyaml's marks stand in for PyYAML's (the stubs tell them apart).
+    start = cast(yaml.Mark | None, event.start_mark)
+    if isinstance(event, yaml.ScalarEvent):
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+        end = cast(yaml.Mark | None, event.end_mark)
+        return yaml.ScalarNode(tag, event.value, start, end, style=event.style)
+    assert isinstance(event, yaml.CollectionStartEvent), event
+    kind: type[yaml.SequenceNode | yaml.MappingNode] = (
+        yaml.SequenceNode if isinstance(event, yaml.SequenceStartEvent) else yaml.MappingNode
+    )
+    tag = event.tag
+    if tag is None or tag == "!":
+        tag = loader.resolve(kind, None, event.implicit)
+    return kind(tag, [], start, None, flow_style=event.flow_style)
+
+
+def _load(text: str, loader_class: type[_UniqueKeyLoader] = _UniqueKeyLoader) -> Any:
     """Parse one YAML document within the bounds, without expanding aliases first."""
     return _compose(text, loader_class)[1]
 
 
-def _compose(text: str, loader_class: type[yaml.SafeLoader]) -> tuple[yaml.Node | None, Any]:
+def _compose(text: str, loader_class: type[_UniqueKeyLoader]) -> tuple[yaml.Node | None, Any]:
     """The document's node tree (with marks) and its data, within the bounds."""
     loader = loader_class(text)
     try:
-        node = loader.get_single_node()
+        node = _compose_node(loader)
         if node is None:
             return None, None
         _check_bounds(node)
@@ -151,22 +234,24 @@ def _compose(text: str, loader_class: type[yaml.SafeLoader]) -> tuple[yaml.Node 
 def _python_syntax_error(text: str) -> yaml.MarkedYAMLError | None:
     """PyYAML's own wording of a syntax error, which is clearer than libyaml's.
 
-    Only for files small enough to parse twice quickly.
+    Only for files small enough to parse twice quickly. Events only: PyYAML's parser
+    does not recurse, its composer would.
     """
     if _SafeLoader is yaml.SafeLoader or len(text) > 1_000_000:
         return None
     try:
-        yaml.compose(text, Loader=yaml.SafeLoader)
+        for _ in yaml.parse(text, Loader=yaml.SafeLoader):
+            pass
     except yaml.MarkedYAMLError as exc:
         return exc
     return None
 
 
-def max_file_bytes() -> int:
-    """The largest spec or config file read: $QUPSAMPLE_MAX_FILE_BYTES, else 256 MiB."""
+def max_file_bytes(default: int = DEFAULT_MAX_FILE_BYTES) -> int:
+    """The largest file read: $QUPSAMPLE_MAX_FILE_BYTES, else `default` (256 MiB)."""
     raw = os.environ.get(MAX_FILE_BYTES_ENV, "").strip()
     if not raw:
-        return DEFAULT_MAX_FILE_BYTES
+        return default
     try:
         value = int(raw)
     except ValueError:
@@ -176,11 +261,11 @@ def max_file_bytes() -> int:
     return value
 
 
-def _too_large(where: str, size: str, limit: int) -> SpecError:
+def _too_large(where: str, size: str, limit: int, fix: str = "split it") -> SpecError:
     return SpecError(
         f"is larger than {size} ({limit:,} bytes)",
         where=where,
-        fix=f"split it, or raise the limit with {MAX_FILE_BYTES_ENV}",
+        fix=f"{fix}, or raise the limit with {MAX_FILE_BYTES_ENV}",
     )
 
 
@@ -210,7 +295,7 @@ def parse_yaml_nodes(text: str, where: str) -> tuple[yaml.Node | None, Any]:
 
 
 def _parse(
-    text: str, where: str, loader_class: type[yaml.SafeLoader]
+    text: str, where: str, loader_class: type[_UniqueKeyLoader]
 ) -> tuple[yaml.Node | None, Any]:
     limit = max_file_bytes()
     if len(text) > limit:
@@ -220,6 +305,10 @@ def _parse(
     except _BoundError as exc:
         raise SpecError(str(exc), where=where, fix="write the values out") from None
     except yaml.MarkedYAMLError as error:
+        if error.problem == _LIBYAML_TOO_DEEP:
+            # libyaml scans ahead of the events, so its own limit (1000) can come first.
+            what = f"nested deeper than {MAX_DEPTH} levels"
+            raise SpecError(what, where=where, fix="write the values out") from None
         syntax = _python_syntax_error(text) or error
         mark = syntax.problem_mark or syntax.context_mark
         line = f":{mark.line + 1}" if mark else ""
@@ -356,13 +445,21 @@ def validate(data: Any, model: type[M], where: str, field: str | None = None) ->
         raise validation_error(SpecError, where, exc, model, data, within=field) from None
 
 
-def read_text(path: Path, where: str, fix: str = "check the path") -> str:
+def read_text(
+    path: Path,
+    where: str,
+    fix: str = "check the path",
+    *,
+    limit: int | None = None,
+    shrink: str = "split it",
+) -> str:
     """A UTF-8 text file's contents; a missing, unreadable or too large file is a `SpecError`.
 
-    At most `max_file_bytes()` are read, so a huge file (or an endless one, such as a
-    device) is refused without being read whole.
+    At most `limit` bytes (default `max_file_bytes()`) are read, so a huge file (or an
+    endless one, such as a device) is refused without being read whole; `shrink` says
+    how to make it smaller.
     """
-    limit = max_file_bytes()
+    limit = max_file_bytes() if limit is None else limit
     try:
         with path.open("rb") as handle:
             data = handle.read(limit + 1)
@@ -371,7 +468,7 @@ def read_text(path: Path, where: str, fix: str = "check the path") -> str:
     except OSError as exc:
         raise SpecError(f"cannot read: {exc}", where=where) from None
     if len(data) > limit:
-        raise _too_large(where, f"{limit / 2**20:g} MiB", limit)
+        raise _too_large(where, f"{limit / 2**20:g} MiB", limit, shrink)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
