@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import REPO, entry, invoke, write_config
+from helpers import REPO, assert_one_error_line, entry, invoke, write_config
 
 from qupsample.resolve import resolve
 from qupsample.specs import load_proxies
@@ -163,7 +163,7 @@ def test_a_config_without_eval_is_read_with_one_warning(tmp_path: Path) -> None:
     eval_lines = [line for line in err.splitlines() if ": eval: " in line]
     assert eval_lines == [
         f"warning: {path}: eval: missing: current olmix refuses a launch config without one"
-        " — add it (`qupsample convert` writes the project's in-loop suite)"
+        " — add it: `qupsample convert` writes the project's in-loop suite"
     ]
     assert invoke("resolve", path, "--offline", "--strict").code == 1
     launch = REPO / "generated" / "quality_upsampling_launch" / "heavy_wiki" / "aggressive.yaml"
@@ -190,3 +190,33 @@ def test_render_keep_zero_warns_as_resolve_strict_does(tmp_path: Path) -> None:
     assert code == 1
     same = warning.split(": mix: ", 1)[1]
     assert any(line.endswith(same) for line in strict.splitlines())
+
+
+def test_render_warns_exactly_as_lint_and_resolve_strict_do(tmp_path: Path) -> None:
+    """On the bytes render writes (either form), its warnings are the findings lint and
+    resolve --strict report: the same count, the same lines."""
+    for template in ("olmix-experiment", "olmix-launch"):
+        out = tmp_path / f"{template}.yaml"
+        args = ["render", "aggressive", "heavy_code", "--template", template,
+                "--set", "tokenizer=llama3", "-o", out, "--root", REPO]  # fmt: skip
+        code, _, err = invoke(*args)
+        warned = [line.split(": ", 2)[2] for line in err.splitlines()]
+        assert code == 0 and len(warned) == 3, err
+        code, _, strict = invoke(
+            "resolve", out, "--offline", "--strict", "-f", "json", "--root", REPO
+        )
+        assert code == 1
+        said = [line.split(": ", 2)[2] for line in strict.splitlines() if line.startswith("warn")]
+        assert sorted(said) == sorted(warned)
+        code, found, _ = invoke("lint", out, "--root", REPO)
+        assert (code, len(found.splitlines())) == (1, 3)
+
+
+def test_an_unknown_tokenizer_is_refused_where_it_is_set() -> None:
+    """`--set tokenizer=dolmaa` would count with a guessed dtype: refused, with a
+    did-you-mean, in one line."""
+    code, out, err = invoke("render", "aggressive", "heavy_code", "--set", "tokenizer=dolmaa",
+                            "--root", REPO)  # fmt: skip
+    assert_one_error_line(
+        code, out, err, "--set: tokenizer: unknown tokenizer 'dolmaa'", "did you mean 'dolma2'?"
+    )

@@ -622,3 +622,27 @@ def test_yml_spec_files_are_read_like_yaml(tmp_path: Path) -> None:
     code, _, err = invoke("list", "--root", str(root))
     assert code == 2
     assert "two files are named 'steeper'" in err
+
+
+def test_an_undeclared_sweep_is_refused_into_generated_whatever_its_spelling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--out generated, ./generated/x or the absolute path: all inside generated/."""
+    root = make_project(tmp_path, profiles=["heavy_code"])
+    monkeypatch.chdir(root)
+    for out in ("generated", "./generated/x", root / "generated"):
+        code, stdout, err = invoke("generate", "--sweep", "seed=1,2", "--out", out)
+        assert_one_error_line(code, stdout, err, "a sweep in generated/ must be declared")
+    assert not (root / "generated").exists()
+
+
+def test_check_with_only_unexpected_files_says_to_remove_them(tmp_path: Path) -> None:
+    """When generate itself would change nothing, --check does not send you to it."""
+    root = make_project(tmp_path, with_generated=True)
+    (root / "generated" / "notes.txt").write_text("mine\n")
+    code, stdout, err = invoke("generate", "--check", "--root", root)
+    assert code == 1
+    assert stdout == f"unexpected: {root / 'generated' / 'notes.txt'}\n"
+    assert err.splitlines()[-1].endswith(
+        "out of date — remove the unexpected files above (generate never removes them)"
+    )

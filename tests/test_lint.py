@@ -316,3 +316,15 @@ def test_any_damaged_config_is_findings_never_a_crash(tmp_path: Path) -> None:
         damaged = "".join(lines[:i] + lines[i + 1 :])
         result = lint([write(tmp_path, damaged)], root=REPO)
         assert all(f.code in RULES for f in result.findings)
+
+
+def test_a_project_s_own_spec_files_are_not_olmix_configs(tmp_path: Path) -> None:
+    """Linting a qupsample project (specs, settings, families...) finds nothing, whether the
+    files are found in a folder or named one by one, as a pre-commit hook names them."""
+    code, out, err = invoke("init", tmp_path / "p")
+    assert code == 0, err
+    specs = sorted((tmp_path / "p" / "schemes").rglob("*.yaml"))
+    assert len(specs) > 10
+    assert invoke("lint", tmp_path / "p").code == 0
+    code, out, err = invoke("lint", *specs)
+    assert (code, out) == (0, ""), out

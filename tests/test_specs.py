@@ -448,7 +448,7 @@ def test_a_source_without_weight_beside_weighted_ones_is_refused(tmp_path: Path)
             code,
             out,
             err,
-            "schemes/profiles/heavy_code.yaml: sources: all_dressed has no weight while their"
+            "schemes/profiles/heavy_code.yaml: sources: all_dressed has no weight while its"
             " siblings arxiv, wikipedia have one",
             "give every source a weight, or drop the weights of all to split by token counts",
         )

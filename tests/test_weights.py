@@ -152,7 +152,7 @@ def test_a_sibling_without_weight_among_weighted_ones_is_refused() -> None:
     with pytest.raises(WeightError) as caught:
         resolve_shares(entries, {"a.npy": 1, "b.npy": 1, "c.npy": 1})
     assert str(caught.value) == (
-        "src: b has no weight while their siblings a, c have one — give every child a weight,"
+        "src: b has no weight while its siblings a, c have one — give every child a weight,"
         " or drop the weights of all to split by token counts"
     )
     with pytest.raises(WeightError, match="b has no weight"):
@@ -295,7 +295,7 @@ def test_invalid_max_repetition_factor_is_an_error(bad: float) -> None:
     [
         ([], None, "has no siblings"),
         ([0, 0.0, 0], [1, 1, 1], "sibling weights are all 0"),
-        ([0, 1.0, None], [1, 1, 1], "#3 has no weight while their siblings #1, #2 have one"),
+        ([0, 1.0, None], [1, 1, 1], "#3 has no weight while its siblings #1, #2 have one"),
         ([None, None], None, "needs token counts"),
         ([None, None], [1, None], "must be a known count >= 0, got None"),
         ([None, None], [1, -1], "must be a known count >= 0, got -1"),

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from qupsample.errors import Hint, RenderError
 from qupsample.olmixmodels import ExperimentConfig, QualityConfig, SourceConfig, TopicConfig
 from qupsample.specmodels import FamilyOutput, Settings, placeholders, vigintile_label
-from qupsample.specs import FamilySpecs, Project, check_proxy, only_family, suggest
+from qupsample.specs import FamilySpecs, Project, check_proxy, check_tokenizer, only_family, suggest
 from qupsample.yamlfiles import load_scalar, validation_error
 
 OUTPUT_DIR = "generated"
@@ -65,6 +65,7 @@ def apply_overrides(
     except ValidationError as exc:
         raise validation_error(RenderError, where, exc, Settings) from None
     check_proxy(project.proxies, settings.proxy_model_id, where, "proxy_model_id")
+    check_tokenizer(project.proxies, settings.tokenizer, where, "tokenizer")
     # "/" becomes "" so that "{data_root}/x" stays "/x".
     return settings, data_root.rstrip("/")
 

@@ -270,9 +270,11 @@ def generate(
         )
     total = len(report.unchanged) + len(report.written) + len(report.stale) + len(report.missing)
     if check and report.differs:
-        typer.echo(
-            f"{report.out}: out of date — run `qupsample generate` (or `make generate`)", err=True
-        )
+        rewrite = report.stale or report.missing or report.orphaned
+        fixes = ["run `qupsample generate` (or `make generate`)"] if rewrite else []
+        if report.unexpected:
+            fixes.append("remove the unexpected files above (generate never removes them)")
+        typer.echo(f"{report.out}: out of date — {'; then '.join(fixes)}", err=True)
         raise typer.Exit(1)
     verb = "up to date" if check else f"{len(report.written)} written"
     typer.echo(report.project, err=True)

@@ -392,7 +392,9 @@ def _output_folder(
             where="generate",
             fix="run `qupsample init` to start a project here",
         )
-    if out is None and sweep is not None:
+    generated = (project.root / OUTPUT_DIR).resolve()
+    within = out is None or _within(Path(out).resolve(), generated)
+    if sweep is not None and within and not project.builtin:
         raise UserError(
             f"a sweep in {OUTPUT_DIR}/ must be declared, so that `generate --check` sees it",
             Hint("or write this one elsewhere with {}", "--out DIR", 'out="DIR"'),
@@ -409,6 +411,10 @@ def _output_folder(
             where=str(folder),
         )
     return folder
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
 
 
 def _variants(

@@ -28,6 +28,7 @@ from qupsample.errors import UserError, WeightError
 from qupsample.olmixmodels import ExperimentConfig, GenerationConfig, LaunchConfig, Priors
 from qupsample.resolve import PriorsInput, priors_counts, resolve
 from qupsample.rules import RULES, Finding, Node, key_name, over_repetition
+from qupsample.specmodels import Settings
 from qupsample.specs import Project, ProjectInput, open_project
 from qupsample.yamlfiles import describe_error, parse_yaml_nodes, read_text, validation_errors
 
@@ -218,6 +219,8 @@ def lint_text(
         root, data = parse_yaml_nodes(text, where)
     except UserError as exc:
         return [_place(_error_finding("F002", exc, where), None, exc.line)]
+    if _is_spec(data):
+        return []  # a qupsample spec (profile, scheme, family, layout...): no olmix config
     try:
         dialect = detect_dialect(data, where)
     except UserError as exc:
@@ -229,6 +232,20 @@ def lint_text(
     if not form:  # a config that does not validate cannot be read further
         found += _read(data, where, project, priors)
     return [item if isinstance(item, LintFinding) else _place(item, root) for item in found]
+
+
+def _is_spec(data: Any) -> bool:
+    """Whether parsed YAML is one of qupsample's own spec files, not an olmix config."""
+    if not isinstance(data, Mapping):
+        return False
+    keys = set(data)
+    return (
+        isinstance(data.get("sources"), Mapping)  # a profile or the layout
+        or {"schemes", "profiles", "output"} <= keys  # a family
+        or bool(keys & {"buckets", "proxy_models"})  # a scheme, the proxy models
+        or ("tasks" in keys and not keys & {"data", "infra", "training"})  # an eval suite
+        or (bool(keys) and keys <= set(Settings.model_fields) and "name" not in keys)
+    )
 
 
 def _form(data: Mapping[str, Any], dialect: Dialect, where: str) -> list[Finding]:

@@ -90,7 +90,8 @@ def render_template(project: Project, name: str, context: Mapping[str, Any]) -> 
     return text.replace("\r\n", "\n").rstrip("\n") + "\n"
 
 
-def _check_rendered(text: str, expected: ExperimentConfig, where: str) -> None:
+def _check_rendered(text: str, expected: ExperimentConfig, where: str) -> Any:
+    """The rendered config parsed back, checked against the model it came from."""
     data = parse_yaml(text, where)
     try:
         parsed = ExperimentConfig.model_validate(data)
@@ -110,6 +111,7 @@ def _check_rendered(text: str, expected: ExperimentConfig, where: str) -> None:
                 field=field,
                 fix="the template must write every field of `config` unchanged",
             )
+    return data
     # Top-level keys pass through the model, so a key the specs did not write means
     # something (a name or path in a comment, say) broke out of its scalar.
     extra = sorted(set(parsed.model_extra or {}) - set(expected.model_extra or {}))
@@ -235,21 +237,21 @@ def render_target(
     where = f"templates/{template}"
     if not uses_document(project, template):
         text = render_template(project, template, context)
-        _check_rendered(text, config, where)
-        return text
-    suite = load_eval_suite(project, target.family.spec.eval)
-    mix = mix_tree(config, project, keep_zero=keep_zero, counting=counting)
-    document = launch_document(
-        config, mix, suite.spec.tasks, eval_type=suite.spec.type, proxies=proxies
-    )
-    header["eval_file"] = suite.file
+        data = _check_rendered(text, config, where)
+    else:
+        suite = load_eval_suite(project, target.family.spec.eval)
+        mix = mix_tree(config, project, keep_zero=keep_zero, counting=counting)
+        data = launch_document(
+            config, mix, suite.spec.tasks, eval_type=suite.spec.type, proxies=proxies
+        )
+        header["eval_file"] = suite.file
+        context["document"] = yaml_block(data, fixed=True)
+        context["launch"] = data
+        text = render_template(project, template, context)
+        _check_document(text, data, where)
     if warnings is not None:
-        loaded = read_config(document, target.canonical_path, project)
-        warnings += map(str, config_findings(loaded))
-    context["document"] = yaml_block(document, fixed=True)
-    context["launch"] = document
-    text = render_template(project, template, context)
-    _check_document(text, document, where)
+        loaded = read_config(data, target.canonical_path, project)
+        warnings += map(str, config_findings(loaded, proxies))
     return text
 
 

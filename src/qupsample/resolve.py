@@ -286,18 +286,26 @@ def _budget(
     if loaded.max_tokens is not None:
         return loaded.max_tokens
     budget = config_budget(loaded.experiment, proxies, loaded.where)
-    if budget.parameters is None:
-        model = loaded.experiment
-        findings.append(
-            nominal_budget(
-                loaded.where,
-                model.proxy_model_id,
-                model.tokenizer,
-                budget.nominal,
-                proxies.trainer_tokenizers,
-            )
-        )
+    findings += budget_findings(loaded, proxies)
     return budget.tokens
+
+
+def budget_findings(loaded: OlmixConfig, proxies: Proxies) -> list[Finding]:
+    """A finding when the config's budget is olmix's nominal one: the trainer's size of
+    its model with its tokenizer is unknown."""
+    model = loaded.experiment
+    proxy = model.proxy_model_id
+    if loaded.max_tokens is not None or proxy is None or proxy not in proxies.proxy_models:
+        return []
+    multiple = model.chinchilla_multiple if model.chinchilla_multiple is not None else 1
+    budget = proxies.budget(proxy, multiple, model.tokenizer)
+    if budget.parameters is not None:
+        return []
+    return [
+        nominal_budget(
+            loaded.where, proxy, model.tokenizer, budget.nominal, proxies.trainer_tokenizers
+        )
+    ]
 
 
 def _leaf_counts(
@@ -387,9 +395,9 @@ def mix_findings(
     return findings
 
 
-def config_findings(loaded: OlmixConfig) -> list[Finding]:
+def config_findings(loaded: OlmixConfig, proxies: Proxies) -> list[Finding]:
     """What `resolve --strict` says of a config from its text alone (no counts)."""
-    findings = list(loaded.notes)
+    findings = [*loaded.notes, *budget_findings(loaded, proxies)]
     if loaded.mix is not None:
         entries = config_entries(loaded.experiment)
         findings += mix_findings(loaded, entries, flatten_mix(loaded.mix, loaded.where))

@@ -196,7 +196,7 @@ def missing_mix(where: str) -> Finding:
         where,
         "mix",
         "missing: `olmix launch run` refuses a launch config without one",
-        "add it (`qupsample convert` writes it from the data's weights)",
+        "add it: `qupsample convert` writes it from the data's weights",
         at=(),
     )
 
@@ -208,7 +208,7 @@ def missing_eval(where: str) -> Finding:
         where,
         "eval",
         "missing: current olmix refuses a launch config without one",
-        "add it (`qupsample convert` writes the project's in-loop suite)",
+        "add it: `qupsample convert` writes the project's in-loop suite",
         at=(),
     )
 
@@ -322,7 +322,8 @@ def nominal_budget(
         "tokenizer",
         f"the trainer's size of {proxy} with tokenizer {tokenizer or '(none)'} is unknown,"
         f" so the budget is olmix's nominal {nominal:,} tokens",
-        f"use a trainer tokenizer ({', '.join(trainers)}) or pass the budget",
+        f"use a trainer tokenizer ({', '.join(trainers)}), or add the model's trainer size"
+        " for this tokenizer to schemes/proxies.yaml",
     )
 
 

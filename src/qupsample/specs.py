@@ -422,6 +422,7 @@ def _load_specs(project: Project) -> Specs:
             family.name, family.file, family.spec, schemes, profiles
         )
     check_proxy(project.proxies, settings.spec.proxy_model_id, settings.file, "proxy_model_id")
+    check_tokenizer(project.proxies, settings.spec.tokenizer, settings.file, "tokenizer")
     return Specs(layout.spec, settings.spec, families)
 
 
@@ -484,6 +485,20 @@ def check_proxy(proxies: Proxies, proxy: str, where: str, field: str) -> None:
                 f"known ({SCHEMES_DIR}/{PROXIES_FILE})",
                 ordered=True,
             ),
+        )
+
+
+def check_tokenizer(proxies: Proxies, tokenizer: str | None, where: str, field: str) -> None:
+    """A tokenizer the project knows (its dtype decides every token count), or one line."""
+    if tokenizer is not None and tokenizer not in proxies.tokenizers:
+        raise SpecError(
+            f"unknown tokenizer {tokenizer!r}: its token ids' dtype is unknown",
+            where=where,
+            field=field,
+            fix=suggest(
+                tokenizer, proxies.tokenizers, f"known ({SCHEMES_DIR}/{PROXIES_FILE})", ordered=True
+            )
+            + "; a new one is a line there",
         )
 
 

@@ -390,7 +390,8 @@ def mixed_weights_message(
     given = [name for name, weight in weights.items() if weight is not None]
     return (
         f"{shown_names(missing)} {'has' if len(missing) == 1 else 'have'} no weight while"
-        f" {'its sibling' if len(given) == 1 else 'their siblings'} {shown_names(given)}"
+        f" {'its' if len(missing) == 1 else 'their'} sibling{'' if len(given) == 1 else 's'}"
+        f" {shown_names(given)}"
         f" {'has' if len(given) == 1 else 'have'} one — give every {kind} a weight, or"
         f" drop the weights of all to split by token counts"
     )
