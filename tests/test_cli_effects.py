@@ -9,8 +9,9 @@ import yaml
 from helpers import REPO, invoke
 
 from qupsample.convert import convert
-from qupsample.dialects import Dialect, load_config, read_priors
+from qupsample.dialects import Dialect, load_config
 from qupsample.generator import generate
+from qupsample.priors import read_priors
 from qupsample.renderer import render
 from qupsample.resolve import resolve
 

@@ -19,6 +19,7 @@ from qupsample.dialects import (
     ConfigInput,
     Dialect,
     OlmixConfig,
+    config_entries,
     flat_document,
     generation_document,
     launch_document,
@@ -28,13 +29,8 @@ from qupsample.errors import Hint, UserError, shown_names
 from qupsample.files import Inputs, write_output
 from qupsample.mixblock import rounding_note
 from qupsample.olmixmodels import ExperimentConfig, GenerationConfig, LaunchConfig
-from qupsample.resolve import (
-    PriorsInput,
-    config_entries,
-    config_training_tokens,
-    mix_tree,
-    priors_counts,
-)
+from qupsample.priors import PriorsInput, priors_block, priors_counts
+from qupsample.resolve import config_training_tokens, mix_tree
 from qupsample.specmodels import safe_name
 from qupsample.specs import (
     Project,
@@ -180,7 +176,7 @@ def _generation(loaded: OlmixConfig, project: Project, counting: Counting) -> di
     budget = loaded.max_tokens or config_training_tokens(experiment, project.proxies, loaded.where)
     return generation_document(
         experiment,
-        {name: counts[name] for name in leaves},
+        priors_block({name: counts[name] for name in leaves}),
         max_tokens=budget,
         swarm=loaded.swarm,
         proxies=project.proxies,

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from qupsample.cache import CachedCount, TokenCache, default_cache_dir
+from qupsample.errors import located
+from qupsample.weights import Entry, walk_leaves
 
 
 def count_globs(
@@ -104,3 +106,27 @@ class Counting:
             "refresh": self.refresh,
             "cache_dir": self.cache_dir,
         }
+
+
+def empty_leaf_warnings(
+    where: str, entries: Sequence[Entry], counts: Mapping[str, CachedCount]
+) -> list[str]:
+    """One warning per listed leaf whose objects are all empty (0 bytes, so 0 tokens).
+
+    `priors` and `resolve` both say it, in these words: such a leaf counts 0 tokens,
+    which is refused wherever the leaf has a positive weight.
+    """
+    lines = []
+    for name, entry in walk_leaves(entries):
+        listed = [counts[path] for path in entry.paths if path in counts]
+        objects = sum(count.objects for count in listed)
+        if len(listed) == len(entry.paths) and objects and not any(c.bytes for c in listed):
+            lines.append(
+                located(
+                    where,
+                    f"leaf {name}",
+                    f"its {objects} object(s) are all empty (0 bytes): 0 tokens",
+                    "check the paths; a leaf of 0 tokens cannot have a positive weight",
+                )
+            )
+    return lines

@@ -49,14 +49,12 @@ from qupsample.rules import (
     path_findings,
     trainer_findings,
 )
-from qupsample.specmodels import Proxies
+from qupsample.specmodels import DTYPE_SIZES, Proxies
 from qupsample.specs import Project, ProjectInput, open_project
-from qupsample.weights import number_problem
-from qupsample.yamlfiles import max_file_bytes, parse_yaml, read_text, validate, validation_error
+from qupsample.weights import Entry, number_problem
+from qupsample.yamlfiles import parse_yaml, read_text, validate, validation_error
 
 M = TypeVar("M", bound=BaseModel)
-# The largest priors file read (unless $QUPSAMPLE_MAX_FILE_BYTES says otherwise).
-MAX_PRIORS_BYTES = 4 * 1024 * 1024
 
 
 FORMS = {
@@ -266,34 +264,21 @@ def _read_generation(data: Any, where: str, proxies: Proxies) -> OlmixConfig:
     )
 
 
-def read_priors(path: Path | str) -> dict[str, int]:
-    """Token counts per leaf from a priors file (`qupsample priors` or olmix's output).
+def config_entries(config: ExperimentConfig | OlmixConfig) -> tuple[Entry, ...]:
+    """The config's sources as a weight tree (`qupsample.weights.Entry`)."""
+    if isinstance(config, OlmixConfig):
+        config = config.experiment
 
-    The file holds a top-level `priors:` block (as `olmix priors compute` prints it, or
-    any config carrying one), or the block's contents directly.
-    """
-    where = str(path)
-    # A count per leaf: a few hundred lines for any real config. The bound keeps a huge
-    # file from costing 30 times its size in memory (a node, a key and a number each).
-    text = read_text(
-        Path(path),
-        where,
-        limit=max_file_bytes(MAX_PRIORS_BYTES),
-        shrink="keep only this config's leaves (`qupsample priors CONFIG -o FILE`)",
-    )
-    data = parse_yaml(text, where)
-    if isinstance(data, Mapping) and "priors" in data:
-        block, field = data["priors"], "priors"
-    else:
-        block, field = data, None
-    if not isinstance(block, Mapping) or "token_counts" not in block:
-        raise SpecError(
-            "has no token_counts",
-            where=where,
-            field=field,
-            fix="write it with `qupsample priors CONFIG -o FILE` (or olmix priors compute)",
-        )
-    return dict(validate(block, Priors, where, field).token_counts)
+    def entry(path: tuple[str, ...], node: DataNode, field: str | None, kids: list[Entry]) -> Entry:
+        paths = () if kids else tuple(node.paths or ())
+        return Entry(node.name, node.weight, node.max_repetition_factor, tuple(kids), paths)
+
+    return tuple(fold_data(config.sources, entry))
+
+
+def token_size(config: ExperimentConfig, proxies: Proxies) -> int:
+    """Bytes per token: the config's `dtype`, else its tokenizer's, else uint32."""
+    return DTYPE_SIZES[dtype_of(config, proxies)]
 
 
 # ---------------------------------------------------------------- writing
@@ -376,7 +361,7 @@ def launch_document(
 
 def generation_document(
     config: ExperimentConfig,
-    token_counts: Mapping[str, int],
+    priors: Mapping[str, Any],
     *,
     max_tokens: int,
     proxies: Proxies,
@@ -385,8 +370,8 @@ def generation_document(
 ) -> dict[str, Any]:
     """An olmix generation config as plain data: data, priors, swarm, max_tokens.
 
-    `priors` holds the token counts of every data leaf (keys sorted) and their relative
-    sizes, as `olmix priors compute` writes them.
+    `priors` is the block as `olmix priors compute` writes it (`priors.priors_block`):
+    the token counts of every data leaf (keys sorted) and their relative sizes.
     """
     swarm_block = dict(swarm or {})
     if not swarm_block:
@@ -398,7 +383,7 @@ def generation_document(
     document = {
         "name": config.name,
         "data": {"sources": data_sources(config.sources), "dtype": dtype_of(config, proxies)},
-        "priors": priors_block(token_counts),
+        "priors": dict(priors),
         "swarm": swarm_block,
         "max_tokens": max_tokens,
     }
@@ -434,16 +419,6 @@ def flat_document(config: ExperimentConfig, mix: Mapping[str, Any]) -> dict[str,
     return document
 
 
-def priors_block(token_counts: Mapping[str, int]) -> dict[str, Any]:
-    """olmix's priors: relative sizes (count / total) and token counts, keys sorted."""
-    total = sum(token_counts.values())
-    names = sorted(token_counts)
-    return {
-        "relative_sizes": {k: (token_counts[k] / total if total else 0.0) for k in names},
-        "token_counts": {k: int(token_counts[k]) for k in names},
-    }
-
-
 def _check_form(document: Mapping[str, Any], model: type[BaseModel], where: str) -> None:
     try:
         model.model_validate(document)
@@ -464,7 +439,5 @@ __all__ = [
     "generation_document",
     "launch_document",
     "load_config",
-    "priors_block",
     "read_config",
-    "read_priors",
 ]

@@ -11,7 +11,8 @@ from typing import Any
 from qupsample.counts import Counting
 from qupsample.dialects import ConfigInput
 from qupsample.errors import Hint, UserError
-from qupsample.resolve import Mix, PriorsInput, priors_counts, resolve
+from qupsample.priors import PriorsInput, priors_counts
+from qupsample.resolve import Mix, resolve
 from qupsample.specs import Project, ProjectInput, only_family, open_project
 
 # Weights closer than this are equal: the rounding of a written mix: block (10

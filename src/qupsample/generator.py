@@ -18,8 +18,8 @@ from qupsample.counts import Counting
 from qupsample.errors import Hint, UserError
 from qupsample.files import Inputs, write_output
 from qupsample.mixblock import rounding_note
+from qupsample.priors import PriorsInput, priors_counts
 from qupsample.renderer import find_template, render_target, render_template, uses_document
-from qupsample.resolve import PriorsInput, priors_counts
 from qupsample.specmodels import Settings, vigintile_label
 from qupsample.specs import FamilySpecs, Project, ProjectInput, load_project, only_family
 

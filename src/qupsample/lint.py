@@ -26,7 +26,8 @@ from pydantic import BaseModel, ValidationError
 from qupsample.dialects import Dialect, OlmixConfig, detect_dialect, read_config
 from qupsample.errors import UserError, WeightError
 from qupsample.olmixmodels import ExperimentConfig, GenerationConfig, LaunchConfig, Priors
-from qupsample.resolve import PriorsInput, priors_counts, resolve
+from qupsample.priors import PriorsInput, priors_counts
+from qupsample.resolve import resolve
 from qupsample.rules import RULES, Finding, Node, key_name, over_repetition
 from qupsample.specmodels import Settings
 from qupsample.specs import Project, ProjectInput, open_project

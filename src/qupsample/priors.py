@@ -16,12 +16,66 @@ from typing import Any
 
 import yaml
 
-from qupsample.counts import count_globs
-from qupsample.dialects import ConfigInput, load_config, priors_block
-from qupsample.errors import StorageError
-from qupsample.resolve import config_entries, empty_leaf_warnings, token_size
+from qupsample.counts import count_globs, empty_leaf_warnings
+from qupsample.dialects import ConfigInput, config_entries, load_config, token_size
+from qupsample.errors import SpecError, StorageError
+from qupsample.olmixmodels import Priors
 from qupsample.specs import ProjectInput, open_project
 from qupsample.weights import walk_leaves
+from qupsample.yamlfiles import max_file_bytes, parse_yaml, read_text, validate
+
+PriorsInput = Mapping[str, int] | Path | str
+# The largest priors file read (unless $QUPSAMPLE_MAX_FILE_BYTES says otherwise).
+MAX_PRIORS_BYTES = 4 * 1024 * 1024
+
+
+def priors_counts(given: PriorsInput | None) -> dict[str, int] | None:
+    """Token counts per leaf from a mapping or a priors file (None stays None)."""
+    if given is None:
+        return None
+    if isinstance(given, Mapping):
+        return dict(validate({"token_counts": dict(given)}, Priors, "priors").token_counts)
+    return read_priors(given)
+
+
+def read_priors(path: Path | str) -> dict[str, int]:
+    """Token counts per leaf from a priors file (`qupsample priors` or olmix's output).
+
+    The file holds a top-level `priors:` block (as `olmix priors compute` prints it, or
+    any config carrying one), or the block's contents directly.
+    """
+    where = str(path)
+    # A count per leaf: a few hundred lines for any real config. The bound keeps a huge
+    # file from costing 30 times its size in memory (a node, a key and a number each).
+    text = read_text(
+        Path(path),
+        where,
+        limit=max_file_bytes(MAX_PRIORS_BYTES),
+        shrink="keep only this config's leaves (`qupsample priors CONFIG -o FILE`)",
+    )
+    data = parse_yaml(text, where)
+    if isinstance(data, Mapping) and "priors" in data:
+        block, field = data["priors"], "priors"
+    else:
+        block, field = data, None
+    if not isinstance(block, Mapping) or "token_counts" not in block:
+        raise SpecError(
+            "has no token_counts",
+            where=where,
+            field=field,
+            fix="write it with `qupsample priors CONFIG -o FILE` (or olmix priors compute)",
+        )
+    return dict(validate(block, Priors, where, field).token_counts)
+
+
+def priors_block(token_counts: Mapping[str, int]) -> dict[str, Any]:
+    """olmix's priors: relative sizes (count / total) and token counts, keys sorted."""
+    total = sum(token_counts.values())
+    names = sorted(token_counts)
+    return {
+        "relative_sizes": {k: (token_counts[k] / total if total else 0.0) for k in names},
+        "token_counts": {k: int(token_counts[k]) for k in names},
+    }
 
 
 def compute_priors(

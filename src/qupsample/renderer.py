@@ -31,7 +31,8 @@ from qupsample.errors import RenderError
 from qupsample.files import Inputs, write_output
 from qupsample.mixblock import rounding_note
 from qupsample.olmixmodels import ExperimentConfig
-from qupsample.resolve import PriorsInput, config_findings, mix_tree
+from qupsample.priors import PriorsInput
+from qupsample.resolve import config_findings, mix_tree
 from qupsample.specmodels import Budget, Settings, vigintile_label
 from qupsample.specs import Project, ProjectInput, load_eval_suite, load_project, suggest
 from qupsample.tables import human_count

@@ -24,26 +24,26 @@ from pathlib import Path
 from typing import Any
 
 from qupsample.cache import CachedCount
-from qupsample.counts import Counting, count_globs
+from qupsample.counts import Counting, count_globs, empty_leaf_warnings
 from qupsample.dialects import (
     ConfigInput,
     Dialect,
     OlmixConfig,
-    dtype_of,
+    config_entries,
     load_config,
-    read_priors,
+    token_size,
 )
 from qupsample.errors import (
     Hint,
     StorageError,
     UserError,
     WeightError,
-    located,
     shown_names,
 )
 from qupsample.mix import LeafRow, Mix, PathRow
 from qupsample.mixblock import MixLeaf, flatten_mix
-from qupsample.olmixmodels import DataNode, ExperimentConfig, Priors, fold_data
+from qupsample.olmixmodels import ExperimentConfig
+from qupsample.priors import PriorsInput, priors_counts
 from qupsample.rules import (
     Finding,
     below_minimum_weight,
@@ -53,7 +53,7 @@ from qupsample.rules import (
     stray_priors,
     unreadable_data_weights,
 )
-from qupsample.specmodels import DTYPE_SIZES, MAX_TOKENS, Budget, Proxies
+from qupsample.specmodels import MAX_TOKENS, Budget, Proxies
 from qupsample.specs import Project, ProjectInput, only_family, open_project
 from qupsample.weights import (
     Entry,
@@ -64,29 +64,8 @@ from qupsample.weights import (
     shares_from_leaf_weights,
     walk_leaves,
 )
-from qupsample.yamlfiles import validate
-
-PriorsInput = Mapping[str, int] | Path | str
-
 
 # ----------------------------------------------------------------- config
-
-
-def config_entries(config: ExperimentConfig | OlmixConfig) -> tuple[Entry, ...]:
-    """The config's sources as a weight tree (`qupsample.weights.Entry`)."""
-    if isinstance(config, OlmixConfig):
-        config = config.experiment
-
-    def entry(path: tuple[str, ...], node: DataNode, field: str | None, kids: list[Entry]) -> Entry:
-        paths = () if kids else tuple(node.paths or ())
-        return Entry(node.name, node.weight, node.max_repetition_factor, tuple(kids), paths)
-
-    return tuple(fold_data(config.sources, entry))
-
-
-def token_size(config: ExperimentConfig, proxies: Proxies) -> int:
-    """Bytes per token: the config's `dtype`, else its tokenizer's, else uint32."""
-    return DTYPE_SIZES[dtype_of(config, proxies)]
 
 
 def config_budget(config: ExperimentConfig, proxies: Proxies, where: str | None = None) -> Budget:
@@ -126,39 +105,6 @@ def config_training_tokens(
 ) -> int:
     """The tokens the trainer trains for a config (see `config_budget`)."""
     return config_budget(config, proxies, where).tokens
-
-
-def priors_counts(given: PriorsInput | None) -> dict[str, int] | None:
-    """Token counts per leaf from a mapping or a priors file (None stays None)."""
-    if given is None:
-        return None
-    if isinstance(given, Mapping):
-        return dict(validate({"token_counts": dict(given)}, Priors, "priors").token_counts)
-    return read_priors(given)
-
-
-def empty_leaf_warnings(
-    where: str, entries: Sequence[Entry], counts: Mapping[str, CachedCount]
-) -> list[str]:
-    """One warning per listed leaf whose objects are all empty (0 bytes, so 0 tokens).
-
-    `priors` and `resolve` both say it, in these words: such a leaf counts 0 tokens,
-    which is refused wherever the leaf has a positive weight.
-    """
-    lines = []
-    for name, entry in walk_leaves(entries):
-        listed = [counts[path] for path in entry.paths if path in counts]
-        objects = sum(count.objects for count in listed)
-        if len(listed) == len(entry.paths) and objects and not any(c.bytes for c in listed):
-            lines.append(
-                located(
-                    where,
-                    f"leaf {name}",
-                    f"its {objects} object(s) are all empty (0 bytes): 0 tokens",
-                    "check the paths; a leaf of 0 tokens cannot have a positive weight",
-                )
-            )
-    return lines
 
 
 def _has_data_weights(entries: Sequence[Entry]) -> bool:
