@@ -84,6 +84,7 @@ class _Group(TyperGroup):
                 context = getattr(exc, "ctx", None)
                 command = context.command_path if context is not None else "qupsample"
                 message = " ".join(str(exc.format_message()).split()).replace("Value error, ", "")
+                message = message.rstrip(".")  # the fix follows: `what — see ...`
                 typer.echo(f"error: {command}: {message} — see `{command} --help`", err=True)
                 raise typer.Exit(2) from None
             raise
