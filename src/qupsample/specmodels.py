@@ -143,8 +143,7 @@ class Scheme(Spec):
                         " — a vigintile belongs to one bucket"
                     )
                 owner[vigintile] = name
-        _not_all_zero([b.weight for b in buckets.values()], "bucket")
-        _all_or_none_weighted({k: b.weight for k, b in buckets.items()}, "bucket")
+        _group_weights({k: b.weight for k, b in buckets.items()}, "bucket")
         return buckets
 
 
@@ -189,17 +188,14 @@ def _plain_number_fix(value: Any, name: str | None = None) -> str:
     return f" — write it as a plain number, without {slip}: {number}"
 
 
-def _not_all_zero(weights: list[float | None], what: str) -> None:
-    # A group whose weights are all 0 has nothing to sample.
-    given = [w for w in weights if w is not None]
-    if given and not any(given):
-        raise ValueError(f"every {what} weight is 0 — give at least one {what} a weight > 0")
-
-
-def _all_or_none_weighted(weights: Mapping[str, float | None], what: str) -> None:
-    # Some siblings weighted and some not is ambiguous: the rule is in weights.py.
+def _group_weights(weights: Mapping[str, float | None], what: str) -> None:
+    """A sibling group's weights: every sibling weighted or none (the rule is stated in
+    `qupsample.weights`), and not all 0 (nothing would be sampled)."""
     if unweighted_siblings(weights):
         raise ValueError(mixed_weights_message(what, weights))
+    given = [w for w in weights.values() if w is not None]
+    if given and not any(given):
+        raise ValueError(f"every {what} weight is 0 — give at least one {what} a weight > 0")
 
 
 class SourceSpec(Spec):
@@ -218,8 +214,7 @@ class SourceSpec(Spec):
     @field_validator("topics")
     @classmethod
     def _some_topic_weight(cls, value: dict[str, TopicSpec] | None) -> dict[str, TopicSpec] | None:
-        _not_all_zero([t.weight for t in (value or {}).values()], "topic")
-        _all_or_none_weighted({k: t.weight for k, t in (value or {}).items()}, "topic")
+        _group_weights({k: t.weight for k, t in (value or {}).items()}, "topic")
         return value
 
 
@@ -238,8 +233,7 @@ class Profile(Spec):
     @field_validator("sources")
     @classmethod
     def _some_source_weight(cls, value: dict[str, SourceSpec]) -> dict[str, SourceSpec]:
-        _not_all_zero([s.weight for s in value.values()], "source")
-        _all_or_none_weighted({k: s.weight for k, s in value.items()}, "source")
+        _group_weights({k: s.weight for k, s in value.items()}, "source")
         return value
 
 
