@@ -220,3 +220,14 @@ def test_an_unknown_tokenizer_is_refused_where_it_is_set() -> None:
     assert_one_error_line(
         code, out, err, "--set: tokenizer: unknown tokenizer 'dolmaa'", "did you mean 'dolma2'?"
     )
+
+
+def test_path_rows_carry_a_one_path_leaf_s_count_from_priors(tmp_path: Path) -> None:
+    """With --priors, a leaf of one path gives that path its tokens in the CSV rows."""
+    config = write_config(tmp_path, _flat(web=1, wiki=1))
+    priors = write_config(tmp_path, {"token_counts": {"web": 30, "wiki": 10}}, "p.yaml")
+    args = ["resolve", config, "--offline", "--priors", priors, "-f", "csv", "--allow-repetition"]
+    code, out, _ = invoke(*args)
+    assert code == 0
+    rows = {line.split(",")[1]: line.split(",")[3] for line in out.splitlines()[1:]}
+    assert rows == {"web": "30", "wiki": "10"}

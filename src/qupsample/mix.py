@@ -124,9 +124,11 @@ class Mix:
         )
         details += more(len(worst) - 3, "leaves")
         raise InfeasibleMixError(
-            f"{self.name}: mix not feasible: {details} — lower those weights, raise"
-            " max_repetition_factor, or train on fewer tokens",
+            f"mix not feasible: {details}",
+            Hint("train on fewer tokens with {}", "--training-tokens N", "training_tokens=N"),
             Hint("or pass {} to accept it", "--allow-repetition"),
+            where=self.name,
+            fix="lower those weights or raise max_repetition_factor",
         )
 
     def to_records(self, kind: str = "paths") -> list[dict[str, Any]]:

@@ -393,12 +393,14 @@ def _rows(
         )
         for path in share.paths:
             count = counts.get(path.path)
+            # A leaf of one path counted in priors: that path holds the leaf's tokens.
+            alone = share.tokens if len(share.paths) == 1 else None
             paths.append(
                 PathRow(
                     path.path,
                     share.leaf,
                     count.objects if count else None,
-                    count.tokens if count else None,
+                    count.tokens if count else alone,
                     path.weight,
                     count.listed_at if count else None,
                 )

@@ -179,8 +179,10 @@ def _plain_number_fix(value: Any, name: str | None = None) -> str:
         return ""
     number = value.strip().removesuffix("%").strip()
     try:
-        float(number)
+        finite = math.isfinite(float(number))
     except ValueError:
+        finite = False
+    if not finite:  # not a number at all, or nan / inf: no spelling makes it one
         return f" — weights are plain numbers, e.g. `{name}: 10`" if name else ""
     slip = "%" if "%" in value else "quotes"
     if name:
