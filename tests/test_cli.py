@@ -364,3 +364,22 @@ def test_installed_entry_point_renders_from_a_project_subfolder() -> None:
     )
     assert (result.returncode, result.stderr) == (0, b"")
     assert result.stdout == HEAVY_CODE_AGGRESSIVE.read_bytes()
+
+
+def test_a_ctrl_c_wrapped_by_a_library_is_an_interrupt_not_a_bug(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An import or library that turns a Ctrl-C into another error still exits 130,
+    with no traceback and no 'internal error'."""
+    import qupsample.renderer
+
+    def interrupted(*args: object, **kwargs: object) -> str:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("import failed") from exc
+
+    monkeypatch.setattr(qupsample.renderer, "render", interrupted)
+    code, out, err = invoke("render", "aggressive", "heavy_code", "--root", REPO)
+    assert (code, out) == (130, "")
+    assert "Traceback" not in err and "internal error" not in err

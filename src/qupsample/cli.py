@@ -97,10 +97,24 @@ class _Group(TyperGroup):
             # Work in flight was cancelled on the way up; no traceback for a Ctrl-C
             # (`entry` says `interrupted`).
             raise typer.Exit(INTERRUPTED) from None
-        except Exception:
+        except Exception as exc:
+            if _interrupted(exc):  # a Ctrl-C that a library wrapped on its way up
+                raise typer.Exit(INTERRUPTED) from None
             traceback.print_exc()
             typer.echo("internal error: this is a bug in qupsample, please report it", err=True)
             raise typer.Exit(70) from None
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is among an error's causes."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _line(text: str) -> str:
