@@ -123,6 +123,7 @@ def test_a_pair_in_two_families_needs_family_on_resolve_and_diff(tmp_path: Path)
         ["plot", pair, "-o", str(tmp_path / "x.svg")],
     ):
         assert invoke(*command, "--offline", "--root", root) == (2, "", several), command
+    assert invoke("priors", pair, "--root", root) == (2, "", several)  # before any listing
     code, out, _ = invoke("resolve", pair, "--offline", "--family", "second", "--root", root)
     assert code == 0
     assert out.startswith("second-gradual-heavy-code\n")

@@ -518,3 +518,22 @@ def test_suggest_names_the_closest_proxy() -> None:
         "did you mean 'olmo3_14m'? known: "
     )
     assert (edits("kitten", "sitting"), edits("", "ab"), edits("ab", "ab")) == (3, 2, 0)
+
+
+def test_an_eval_suite_may_end_in_yml(tmp_path: Path) -> None:
+    """schemes/evals/inloop.yml is read like .yaml, as every other spec file is."""
+    root = make_project(tmp_path, profiles=["heavy_code"])
+    evals = root / "schemes" / "evals"
+    (evals / "inloop.yaml").rename(evals / "inloop.yml")
+    code, out, err = invoke("render", "gradual", "heavy_code", "--template", "olmix-launch",
+                            "--root", root)  # fmt: skip
+    assert code == 0, err
+    expected = render_text("gradual", "heavy_code", "olmix-launch")
+    assert out == expected.replace("schemes/evals/inloop.yaml", "schemes/evals/inloop.yml")
+
+
+def render_text(scheme: str, profile: str, template: str) -> str:
+    """The bytes REPO renders for a pair (with a template), for comparison."""
+    from qupsample.renderer import render
+
+    return render(scheme, profile, root=REPO, template=template)

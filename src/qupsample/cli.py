@@ -457,6 +457,7 @@ def plot(
 def priors(
     config: ConfigArgument,
     output: PriorsOutputOption = None,
+    family: FamilyOption = None,
     root: RootOption = None,
     storage: StorageArgs = NO_STORAGE,
 ) -> None:
@@ -484,6 +485,7 @@ def priors(
             progress=progress,
             root=root,
             warnings=warnings,
+            family=family,
         )
     text = format_priors(counts)
     for warning in warnings:

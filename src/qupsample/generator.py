@@ -21,7 +21,14 @@ from qupsample.mixblock import rounding_note
 from qupsample.priors import PriorsInput, priors_counts
 from qupsample.renderer import find_template, render_target, render_template, uses_document
 from qupsample.specmodels import Settings, vigintile_label
-from qupsample.specs import FamilySpecs, Project, ProjectInput, load_project, only_family
+from qupsample.specs import (
+    FamilySpecs,
+    Project,
+    ProjectInput,
+    eval_suite_file,
+    load_project,
+    only_family,
+)
 
 
 @dataclass(frozen=True)
@@ -246,7 +253,7 @@ def plan_outputs(
                 depth = folder.count("/") + 1
                 context |= {
                     "launch": launch,
-                    "eval_file": f"schemes/evals/{family.spec.eval}.yaml",
+                    "eval_file": eval_suite_file(project, family.spec.eval),
                     "rounding": rounding_note(),
                     "siblings": [
                         {

@@ -20,7 +20,7 @@ from qupsample.counts import count_globs, empty_leaf_warnings
 from qupsample.dialects import ConfigInput, config_entries, load_config, token_size
 from qupsample.errors import SpecError, StorageError
 from qupsample.olmixmodels import Priors
-from qupsample.specs import ProjectInput, open_project
+from qupsample.specs import ProjectInput, only_family, open_project
 from qupsample.weights import walk_leaves
 from qupsample.yamlfiles import max_file_bytes, parse_yaml, read_text, validate
 
@@ -88,6 +88,7 @@ def compute_priors(
     progress: Callable[[int, int], None] | None = None,
     root: ProjectInput = None,
     warnings: list[str] | None = None,
+    family: str | None = None,
 ) -> dict[str, int]:
     """Token counts of every data leaf of a config, keyed as olmix names leaves.
 
@@ -100,7 +101,8 @@ def compute_priors(
         progress: called as `progress(done, total)` while folders are listed.
         root: the project (see `qupsample.specs.open_project`): its specs build a
             `SCHEME:PROFILE` pair, its tokenizers give the bytes per token.
-        warnings: where to add warnings (an unwritable or corrupt cache).
+        warnings: where to add warnings (an unwritable or corrupt cache, empty leaves).
+        family: the family a `SCHEME:PROFILE` pair is built from, where it is in several.
 
     Returns:
         Leaf name (`source:topic:bucket`, `source:topic`, `source:bucket`, `source`) ->
@@ -109,7 +111,7 @@ def compute_priors(
     Raises:
         StorageError: a path cannot be listed or matches nothing (names the leaf).
     """
-    project = open_project(root)
+    project = only_family(open_project(root), family, "priors")
     loaded = load_config(config, root=project)
     entries = config_entries(loaded.experiment)
     leaves = list(walk_leaves(entries))

@@ -505,12 +505,27 @@ def check_tokenizer(proxies: Proxies, tokenizer: str | None, where: str, field: 
 EVALS_DIR = "evals"
 
 
+def eval_suite_file(project: Project, name: str) -> str:
+    """Where a project's eval suite `name` is (`.yaml` or `.yml`), as messages show it."""
+    found = (
+        [] if "/" in name else _spec_files(project.root / SCHEMES_DIR / EVALS_DIR, f"{name}.yaml")
+    )
+    return project.shown(found[0]) if found else f"{SCHEMES_DIR}/{EVALS_DIR}/{name}.yaml"
+
+
 def load_eval_suite(project: Project, name: str) -> Loaded[EvalSuite]:
-    """The eval suite `schemes/evals/<name>.yaml` of a project."""
+    """The eval suite `schemes/evals/<name>.yaml` (or `.yml`) of a project."""
     folder = project.root / SCHEMES_DIR / EVALS_DIR
-    path = folder / f"{name}.yaml"
-    if "/" in name or not path.is_file():
-        known = sorted(p.stem for p in folder.glob("*.yaml"))
+    found = [] if "/" in name else _spec_files(folder, f"{name}.yaml")
+    path = found[0] if found else folder / f"{name}.yaml"
+    if len(found) != 1:
+        if len(found) > 1:
+            raise SpecError(
+                f"both {found[0].name} and {found[1].name} name this suite",
+                where=f"{SCHEMES_DIR}/{EVALS_DIR}/{name}.yaml",
+                fix="keep one",
+            )
+        known = sorted(p.stem for p in _spec_files(folder, "*.yaml"))
         raise SpecError(
             "no such eval suite",
             where=f"{SCHEMES_DIR}/{EVALS_DIR}/{name}.yaml",
