@@ -147,7 +147,7 @@ def test_text_output_is_sorted_by_path_and_line(tmp_path: Path) -> None:
         " it; fix the name or add the data)"
     )
     # hooks.yaml is read, found to be no config, and skipped; .hidden/ is not searched.
-    assert stderr == "4 finding(s) in 2 of 4 file(s)\n"
+    assert stderr == "4 finding(s) in 2 of 3 file(s); 1 skipped (no olmix config)\n"
 
 
 def test_json_and_github_formats(tmp_path: Path) -> None:
@@ -181,7 +181,8 @@ def test_select_and_ignore_by_code_or_family(tmp_path: Path) -> None:
     assert invoke("lint", folder, "--select", "M001,T").out.count("\n") == 2
     assert invoke("lint", folder, "--select", "M").out.count("\n") == 3
     code, stdout, stderr = invoke("lint", folder, "--ignore", "M", "--ignore", "t001")
-    assert (code, stdout, stderr) == (0, "", "4 file(s) checked: no findings\n")
+    skipped = "3 file(s) checked: no findings; 1 skipped (no olmix config)\n"
+    assert (code, stdout, stderr) == (0, "", skipped)
 
 
 @pytest.mark.parametrize(

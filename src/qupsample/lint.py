@@ -87,6 +87,7 @@ class LintResult:
 
     files: int
     findings: tuple[LintFinding, ...]
+    skipped: int = 0
 
     def text(self) -> str:
         """One line per finding."""
@@ -110,10 +111,11 @@ class LintResult:
 
     def summary(self) -> str:
         """`3 findings in 2 of 5 files` (or that all are clean)."""
+        skipped = f"; {self.skipped} skipped (no olmix config)" if self.skipped else ""
         if not self.findings:
-            return f"{self.files} file(s) checked: no findings"
+            return f"{self.files} file(s) checked: no findings{skipped}"
         paths = len({finding.path for finding in self.findings})
-        return f"{len(self.findings)} finding(s) in {paths} of {self.files} file(s)"
+        return f"{len(self.findings)} finding(s) in {paths} of {self.files} file(s){skipped}"
 
 
 def lint(
@@ -142,14 +144,10 @@ def lint(
     chosen -= _codes(ignore, "--ignore")
     project = open_project(root)
     counts = priors_counts(priors)
-    files = config_files(paths)
-    found = [
-        finding
-        for path, named in files
-        for finding in lint_file(path, project, counts, named)
-        if finding.code in chosen
-    ]
-    return LintResult(len(files), tuple(sorted(set(found))))
+    results = [lint_file(path, project, counts, named) for path, named in config_files(paths)]
+    checked = [result for result in results if result is not None]
+    found = [finding for result in checked for finding in result if finding.code in chosen]
+    return LintResult(len(checked), tuple(sorted(set(found))), len(results) - len(checked))
 
 
 def _codes(items: Iterable[str], option: str) -> set[str]:
@@ -198,8 +196,9 @@ def _yaml_files(folder: Path) -> Iterator[Path]:
 
 def lint_file(
     path: Path, project: Project, priors: Mapping[str, int] | None = None, named: bool = True
-) -> list[LintFinding]:
-    """The findings of one file (an unreadable file is a finding of its own)."""
+) -> list[LintFinding] | None:
+    """The findings of one file (an unreadable file is a finding of its own); None for a
+    file that is no olmix config (skipped)."""
     where = str(path)
     try:
         text = read_text(path, where)
@@ -214,19 +213,20 @@ def lint_text(
     project: Project,
     priors: Mapping[str, int] | None = None,
     named: bool = True,
-) -> list[LintFinding]:
-    """The findings of one config's text, shown as `where`."""
+) -> list[LintFinding] | None:
+    """The findings of one config's text, shown as `where`; None when it is no olmix
+    config (a qupsample spec, or a YAML file found in a folder with no olmix key)."""
     try:
         root, data = parse_yaml_nodes(text, where)
     except UserError as exc:
         return [_place(_error_finding("F002", exc, where), None, exc.line)]
     if _is_spec(data):
-        return []  # a qupsample spec (profile, scheme, family, layout...): no olmix config
+        return None  # a qupsample spec (profile, scheme, family, layout...)
     try:
         dialect = detect_dialect(data, where)
     except UserError as exc:
         if not named and not (isinstance(data, Mapping) and _CONFIG_KEYS & set(data)):
-            return []
+            return None
         return [_place(_error_finding("F003", exc, where), root)]
     form = _form(data, dialect, where)
     found: list[Finding | LintFinding] = [*_duplicates(root, where), *form]
