@@ -155,8 +155,7 @@ def resolve(
         weights_only: list storage only where a leaf's weight needs counts (a group
             without weights), not for tokens and repetition: explicit weights and a
             `mix:` block then need no storage at all.
-        family: the family a `SCHEME:PROFILE` pair is built from, where it is in
-            several.
+        family: the family of a `SCHEME:PROFILE` pair that is in several.
 
     Returns:
         The `Mix`. It is returned even when infeasible: see `Mix.infeasible` and
