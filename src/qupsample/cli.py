@@ -466,11 +466,12 @@ def priors(
     Counts come from folder listings through the cache, never a request per object; a
     leaf that cannot be read is an error naming it (olmix would count it as 0).
     """
+    from qupsample.counts import Counting
     from qupsample.files import write_output
     from qupsample.priors import compute_priors, format_priors
     from qupsample.specs import command_inputs, open_project
 
-    counting = storage.kwargs()
+    counting = Counting(**storage.kwargs())
     inputs = command_inputs([config], open_project(root))
     if output is not None:
         inputs.check(output)  # before any listing: nothing is counted for nothing
@@ -478,14 +479,11 @@ def priors(
     with _progress(False) as progress:
         counts = compute_priors(
             config,
-            storage_options=counting["storage_options"],
-            cache=counting["cache"],
-            refresh=storage.refresh,
-            cache_dir=counting["cache_dir"],
             progress=progress,
             root=root,
             warnings=warnings,
             family=family,
+            **counting.listing_kwargs(),
         )
     text = format_priors(counts)
     for warning in warnings:

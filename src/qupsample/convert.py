@@ -164,14 +164,7 @@ def _generation(loaded: OlmixConfig, project: Project, counting: Counting) -> di
                 where=loaded.where,
                 field="priors",
             )
-        counts = compute_priors(
-            loaded,
-            root=project,
-            storage_options=counting.storage_options,
-            cache=counting.cache,
-            refresh=counting.refresh,
-            cache_dir=counting.cache_dir,
-        )
+        counts = compute_priors(loaded, root=project, **counting.listing_kwargs())
     experiment = loaded.experiment
     budget = loaded.max_tokens or config_training_tokens(experiment, project.proxies, loaded.where)
     return generation_document(

@@ -96,6 +96,15 @@ class Counting:
     refresh: bool = False
     cache_dir: Path | str | None = None
 
+    def listing_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of a listing (`count_globs`, `priors.compute_priors`)."""
+        return {
+            "storage_options": self.storage_options,
+            "cache": self.cache,
+            "refresh": self.refresh,
+            "cache_dir": self.cache_dir,
+        }
+
     def as_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of `resolve.resolve` these settings stand for."""
         return {

@@ -207,14 +207,7 @@ def _count(
     if not globs:
         return {}
     return count_globs(
-        globs,
-        size,
-        storage_options=counting.storage_options,
-        cache=counting.cache,
-        refresh=counting.refresh,
-        cache_dir=counting.cache_dir,
-        progress=progress,
-        warnings=warnings,
+        globs, size, progress=progress, warnings=warnings, **counting.listing_kwargs()
     )
 
 
